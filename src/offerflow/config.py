@@ -1,0 +1,226 @@
+"""Typed configuration loaded once from params.yaml.
+
+Every knob a data scientist turns lives in params.yaml; this module turns it into frozen
+pydantic models so that a typo, a wrong type or an impossible value fails before any stage
+runs, with an error that names the offending key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """params.yaml is unusable; the message names the key and the offending value."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class DataConfig(_Section):
+    customers: Path = Path("data/external/customers.csv")
+    history: Path = Path("data/raw/simulated_history.csv")
+    true_probabilities: Path | None = Path("data/external/visit_probability.csv")
+    customer_id: str = "customer_id"
+    segment_columns: tuple[str, ...] = ("age_cat", "freq_cat")
+    arm_column: str = "arm"
+    outcome_column: str = "converted"
+
+    @field_validator("segment_columns")
+    @classmethod
+    def _non_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one segment column is required")
+        if len(set(value)) != len(value):
+            raise ValueError(f"duplicate segment columns: {list(value)}")
+        return value
+
+
+class ArmsConfig(_Section):
+    control: str = "dm1"
+    coupon_cost: dict[str, float] = Field(default_factory=lambda: {"dm1": 0.0, "dm2": 10.0, "dm3": 20.0})
+
+    @model_validator(mode="after")
+    def _check(self) -> "ArmsConfig":
+        if len(self.coupon_cost) < 2:
+            raise ValueError("coupon_cost needs at least two arms (a control and a treatment)")
+        negative = {arm: c for arm, c in self.coupon_cost.items() if c < 0}
+        if negative:
+            raise ValueError(f"coupon_cost must be >= 0, got {negative}")
+        if self.control not in self.coupon_cost:
+            raise ValueError(
+                f"control arm {self.control!r} is not one of the arms {list(self.coupon_cost)}"
+            )
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        """Arms in params.yaml order; the order of every per-arm column downstream."""
+        return list(self.coupon_cost)
+
+    @property
+    def treatments(self) -> list[str]:
+        return [arm for arm in self.coupon_cost if arm != self.control]
+
+
+class SimulateConfig(_Section):
+    enabled: bool = True
+    campaigns: int = Field(4, ge=1)
+    seed: int = 20261124
+
+
+class ValidateConfig(_Section):
+    suites_dir: Path = Path("expectations")
+    data_docs: bool = True
+
+
+class TrainConfig(_Section):
+    learner: Literal["t_learner"] = "t_learner"
+    base_model: Literal["lightgbm", "logistic"] = "lightgbm"
+    features: tuple[str, ...] = ("age_cat", "freq_cat")
+    model_params: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 7
+
+    @field_validator("features")
+    @classmethod
+    def _features(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one feature is required")
+        return value
+
+
+class ProbabilitiesConfig(_Section):
+    clip: tuple[float, float] = (0.0, 1.0)
+
+    @field_validator("clip")
+    @classmethod
+    def _clip(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0.0 <= low < high <= 1.0:
+            raise ValueError(f"clip must satisfy 0 <= low < high <= 1, got {list(value)}")
+        return value
+
+
+class SolverConfig(_Section):
+    time_limit_seconds: float = Field(60.0, gt=0)
+
+
+class OptimizeConfig(_Section):
+    probability_table: Literal["learned"] | Path = "learned"
+    budget: float = Field(10_000.0, ge=0)
+    min_share: float = Field(0.1, ge=0, le=1)
+    solver: SolverConfig = SolverConfig()
+
+
+class PublishConfig(_Section):
+    target: Literal["sqlite"] = "sqlite"
+    sqlite_path: Path = Path("data/published/offerflow.sqlite")
+    seed: int = 11
+
+
+class OrchestrationConfig(_Section):
+    retries: int = Field(2, ge=0)
+    retry_delay_seconds: float = Field(5.0, ge=0)
+    dvc_commit: bool = True
+
+
+class Params(_Section):
+    """The whole of params.yaml. Relative paths resolve against `root` (the params file's folder)."""
+
+    data: DataConfig = DataConfig()
+    arms: ArmsConfig = ArmsConfig()
+    simulate: SimulateConfig = SimulateConfig()
+    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+    train: TrainConfig = TrainConfig()
+    probabilities: ProbabilitiesConfig = ProbabilitiesConfig()
+    optimize: OptimizeConfig = OptimizeConfig()
+    publish: PublishConfig = PublishConfig()
+    orchestration: OrchestrationConfig = OrchestrationConfig()
+    root: Path = Field(Path("."), exclude=True)
+
+    def path(self, relative: Path | str) -> Path:
+        """Resolve a params.yaml path against the project root."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    def section_hash(self, *sections: str) -> str:
+        """Stable hash of the named sections: the lineage and cache key of a stage's params."""
+        dumped = self.model_dump(mode="json", by_alias=True)
+        chosen = {name: dumped[name] for name in sorted(sections)} if sections else dumped
+        blob = json.dumps(chosen, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted!r}: {key!r} is not a section")
+    node[leaf] = value
+
+
+def _format_validation_error(source: str, error: ValidationError) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<root>"
+        key = key.replace("validate_", "validate")
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  - {key}: unknown key")
+        else:
+            shown = item.get("input")
+            shown = "" if isinstance(shown, dict) else f" (got {shown!r})"
+            lines.append(f"  - {key}: {item['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def load_params(
+    path: Path | str = "params.yaml",
+    overrides: dict[str, Any] | None = None,
+    check_files: bool = True,
+) -> Params:
+    """Read params.yaml (plus dotted-key overrides such as {"optimize.budget": 5000}) into Params."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    try:
+        params = Params.model_validate({**raw, "root": path.resolve().parent})
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(str(path), exc)) from None
+    if check_files:
+        _check_input_files(params, path)
+    return params
+
+
+def _check_input_files(params: Params, source: Path) -> None:
+    required = {"data.customers": params.data.customers, "validate.suites_dir": params.validate_.suites_dir}
+    if params.data.true_probabilities is not None:
+        required["data.true_probabilities"] = params.data.true_probabilities
+    if not params.simulate.enabled:
+        required["data.history"] = params.data.history
+    if params.optimize.probability_table != "learned":
+        required["optimize.probability_table"] = params.optimize.probability_table
+    if params.simulate.enabled and params.data.true_probabilities is None:
+        raise ConfigError(
+            f"{source}: simulate.enabled is true but data.true_probabilities is not set "
+            "(the simulator draws history from the true table)"
+        )
+    for key, relative in required.items():
+        if not params.path(relative).exists():
+            raise ConfigError(f"{source}: {key}: file not found: {params.path(relative)}")
