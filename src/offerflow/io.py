@@ -15,9 +15,12 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from offerflow.config import Params
 
 
 class InputFileError(ValueError):
@@ -157,3 +160,26 @@ def prob_column(arm: str) -> str:
 
 def prob_columns(arms: list[str]) -> list[str]:
     return [prob_column(arm) for arm in arms]
+
+
+CUSTOMER_ID = "customer_id"
+ARM = "arm"
+CONVERTED = "converted"
+
+
+def read_customers(params: "Params") -> pd.DataFrame:
+    """Customers with the id column renamed to the canonical `customer_id`."""
+    frame = read_table(params.path(params.data.customers))
+    return frame.rename(columns={params.data.customer_id: CUSTOMER_ID})
+
+
+def read_history(params: "Params") -> pd.DataFrame:
+    """Campaign history with canonical `customer_id`, `arm` and `converted` columns."""
+    frame = read_table(params.path(params.data.history))
+    return frame.rename(
+        columns={
+            params.data.customer_id: CUSTOMER_ID,
+            params.data.arm_column: ARM,
+            params.data.outcome_column: CONVERTED,
+        }
+    )

@@ -1,0 +1,1 @@
+"""offerflow: which customer gets which offer, within a budget."""
