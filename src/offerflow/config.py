@@ -122,7 +122,8 @@ class OptimizeConfig(_Section):
 class PublishConfig(_Section):
     target: Literal["sqlite"] = "sqlite"
     sqlite_path: Path = Path("data/published/offerflow.sqlite")
-    seed: int = 11
+    seed: int = Field(11, ge=0)
+    busy_timeout_seconds: float = Field(30.0, gt=0)
 
 
 class OrchestrationConfig(_Section):
@@ -150,12 +151,19 @@ class Params(_Section):
         p = Path(relative)
         return p if p.is_absolute() else self.root / p
 
-    def section_hash(self, *sections: str) -> str:
-        """Stable hash of the named sections: the lineage and cache key of a stage's params."""
+    def params_hash(self, *keys: str) -> str:
+        """Stable hash of the named params.yaml keys (dotted, e.g. "optimize.budget"; none: all keys)."""
         dumped = self.model_dump(mode="json", by_alias=True)
-        chosen = {name: dumped[name] for name in sorted(sections)} if sections else dumped
-        blob = json.dumps(chosen, sort_keys=True, separators=(",", ":"))
+        chosen = {}
+        for key in sorted(keys):
+            node = dumped
+            for part in key.split("."):
+                node = node[part]
+            chosen[key] = node
+        blob = json.dumps(chosen if keys else dumped, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
+
+    section_hash = params_hash  # a section is a key too
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:

@@ -1,0 +1,37 @@
+# offerflow: `make run` runs the whole pipeline through the Prefect flow, `make test` runs the tests.
+# Both create .venv and install the project on first use.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+# Prefect runs in ephemeral mode (no server) with its state inside the project.
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
+export PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW ?= ignore
+
+.PHONY: install run test repro bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+run: install
+	$(BIN)/offerflow flow --params params.yaml
+
+test: install
+	$(BIN)/python -m pytest
+
+repro: install
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro
+
+bench: install
+	@for bench in benchmarks/bench_*.py; do echo "== $$bench"; $(BIN)/python $$bench || exit 1; done
+
+clean:
+	rm -rf data/raw data/processed data/published models reports .prefect

@@ -1,0 +1,53 @@
+"""Shared fixtures: one seed, and throwaway copies of the project for end-to-end runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+SEED = 20261124
+ROOT = Path(__file__).resolve().parents[1]
+
+# Prefect runs ephemeral (no server); keep its state out of the user's home.
+os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+
+def copy_project(destination: Path) -> Path:
+    """A runnable copy of the project's inputs and pipeline definition (no generated outputs)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in ("params.yaml", "dvc.yaml"):
+        shutil.copy(ROOT / name, destination / name)
+    for folder in ("data/external", "expectations"):
+        shutil.copytree(ROOT / folder, destination / folder)
+    return destination
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return copy_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="module")
+def module_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_project(tmp_path_factory.mktemp("module") / "project")
+
+
+def set_params(project: Path, **dotted: object) -> None:
+    """Edit params.yaml in a project copy, as a data scientist would."""
+    import yaml
+
+    path = project / "params.yaml"
+    tree = yaml.safe_load(path.read_text())
+    for key, value in dotted.items():
+        node = tree
+        *parents, leaf = key.split("__")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(tree, sort_keys=False))
