@@ -79,6 +79,7 @@ class SimulateConfig(_Section):
 class ValidateConfig(_Section):
     suites_dir: Path = Path("expectations")
     data_docs: bool = True
+    max_sample_values: int = Field(10, ge=1, le=20)  # offending values shown per failure (GX keeps 20)
 
 
 class TrainConfig(_Section):
@@ -126,10 +127,21 @@ class PublishConfig(_Section):
     busy_timeout_seconds: float = Field(30.0, gt=0)
 
 
+class ScheduleConfig(_Section):
+    cron: str = "0 6 * * 1"
+    timezone: str = "Europe/Berlin"
+
+
 class OrchestrationConfig(_Section):
     retries: int = Field(2, ge=0)
     retry_delay_seconds: float = Field(5.0, ge=0)
+    task_timeout_seconds: float = Field(1800.0, gt=0)
     dvc_commit: bool = True
+    deployment_name: str = "weekly"
+    schedule: ScheduleConfig = ScheduleConfig()
+    task_runner: Literal["thread", "dask"] = "thread"
+    dask_address: str | None = None  # an existing dask.distributed scheduler; None: a LocalCluster
+    dask_workers: int = Field(2, ge=1)
 
 
 class Params(_Section):

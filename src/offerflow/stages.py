@@ -175,7 +175,8 @@ def stage_deps(stage: str, params: Params, layout: Layout) -> list[Path]:
         "train": customers + history + [layout.validation_summary],
         "probabilities": customers + truth + [layout.model],
         "optimize": customers + truth + optimize_table_deps(params, layout),
-        "publish": customers + [layout.segment_plan, layout.optimize_metrics],
+        "publish": customers + history + truth + optimize_table_deps(params, layout)
+        + [layout.model, layout.segment_plan, layout.optimize_metrics],
     }[stage]
     if stage == "validate" and params.optimize.probability_table != "learned":
         deps.append(params.path(params.optimize.probability_table))
@@ -201,5 +202,6 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "train": ("data", "arms", "train"),
     "probabilities": ("data", "arms", "probabilities"),
     "optimize": ("data", "arms", "optimize"),
-    "publish": ("data", "arms", "publish"),
+    # the run id is a lineage hash over everything that shaped the plan
+    "publish": ("data", "arms", "simulate", "train", "probabilities", "optimize", "publish"),
 }

@@ -1,0 +1,358 @@
+"""Publish stage: whole-customer counts, seeded assignment, lineage, and the one-transaction guarantee."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from offerflow.config import Params, load_params
+from offerflow.io import Layout, file_sha256, read_json, write_csv, write_json
+from offerflow.publish import (
+    ALREADY_PUBLISHED,
+    PUBLISHED,
+    AssignmentStore,
+    PlanError,
+    assign_from_plan,
+    largest_remainder_counts,
+    run_publish,
+)
+from offerflow.publish import store as store_module
+
+REPO = Path(__file__).resolve().parents[1]
+ARMS = ["dm1", "dm2", "dm3"]
+COST = {"dm1": 0.0, "dm2": 10.0, "dm3": 20.0}
+SEGMENT_COLUMNS = ["age_cat", "freq_cat"]
+# Segment i gets SHARE_PATTERNS[i % 4]; the patterns include a tie (1/3 each) and a 0.5 remainder.
+SHARE_PATTERNS = [(0.5, 0.3, 0.2), (0.1, 0.1, 0.8), (1 / 3, 1 / 3, 1 / 3), (0.2, 0.45, 0.35)]
+
+
+def exact_hamilton(total: int, shares: list[float]) -> list[int]:
+    """Reference apportionment in exact rational arithmetic (ties to the earlier arm)."""
+    exact = [Fraction(s) for s in shares]
+    quotas = [Fraction(total) * s / sum(exact) for s in exact]
+    counts = [q.numerator // q.denominator for q in quotas]
+    order = sorted(range(len(shares)), key=lambda i: (-(quotas[i] - counts[i]), i))
+    for i in order[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def make_project(root: Path, **overrides) -> Params:
+    """A throwaway project: params.yaml and the example inputs copied into `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    shutil.copytree(REPO / "data" / "external", root / "data" / "external")
+    (root / "expectations").mkdir(exist_ok=True)
+    return load_params(root / "params.yaml", overrides=overrides or None)
+
+
+def write_plan(params: Params, layout: Layout) -> pd.DataFrame:
+    """A valid segment plan for the example customers, in the optimize stage's long format."""
+    customers = pd.read_csv(params.path(params.data.customers))
+    table = pd.read_csv(params.path(params.data.true_probabilities))
+    sizes = customers.groupby(SEGMENT_COLUMNS).size().rename("n_customers").reset_index()
+    segments = table.merge(sizes, on=SEGMENT_COLUMNS, how="left").sort_values("segment_id")
+    rows = []
+    for i, segment in enumerate(segments.itertuples(index=False)):
+        n = int(segment.n_customers)
+        for arm, share in zip(ARMS, SHARE_PATTERNS[i % len(SHARE_PATTERNS)]):
+            p = getattr(segment, f"prob_{arm}")
+            rows.append({
+                "segment_id": segment.segment_id, "age_cat": segment.age_cat, "freq_cat": segment.freq_cat,
+                "n_customers": n, "offer": arm, "share": share, "expected_customers": n * share, "prob": p,
+                "expected_conversions": n * share * p,
+                "expected_incremental_conversions": n * share * (p - segment.prob_dm1),
+                "expected_cost": COST[arm] * n * share * p,
+            })
+    plan = pd.DataFrame(rows)
+    write_csv(plan, layout.segment_plan)
+    write_json(
+        {"objective": float(plan["expected_conversions"].sum()), "expected_cost": float(plan["expected_cost"].sum()),
+         "budget": 10000.0, "solver": {"name": "appsi_highs", "termination": "optimal"}},
+        layout.optimize_metrics,
+    )
+    return plan
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> tuple[Params, Layout, pd.DataFrame]:
+    params = make_project(tmp_path / "project")
+    layout = Layout(params.root)
+    return params, layout, write_plan(params, layout)
+
+
+def open_store(params: Params) -> AssignmentStore:
+    return AssignmentStore(f"sqlite:///{params.path(params.publish.sqlite_path)}")
+
+
+def snapshot(params: Params, layout: Layout) -> dict[str, str | None]:
+    """Content hashes of everything publish writes (database files included)."""
+    database = params.path(params.publish.sqlite_path)
+    paths = [layout.assignments, layout.publish_metrics, database, Path(f"{database}-wal")]
+    return {str(p): file_sha256(p) if p.exists() else None for p in paths}
+
+
+# --- largest remainder --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("total", "shares", "expected"),
+    [
+        (7, [0.5, 0.3, 0.2], [4, 2, 1]),
+        (3, [0.5, 0.5], [2, 1]),               # tie -> earlier arm
+        (10, [1 / 3, 1 / 3, 1 / 3], [4, 3, 3]),
+        (2, [0.25, 0.25, 0.25, 0.25], [1, 1, 0, 0]),
+        (1, [0.0, 0.6, 0.4], [0, 1, 0]),
+        (0, [0.2, 0.8], [0, 0]),
+        (10, [0.1, 0.2, 0.7], [1, 2, 7]),      # float noise: 10 * 0.7 = 7.000000000000001
+    ],
+)
+def test_largest_remainder_hand_examples(total, shares, expected):
+    assert largest_remainder_counts(total, shares).tolist() == expected
+
+
+def test_largest_remainder_properties_over_random_shares():
+    rng = np.random.default_rng(20261124)
+    for _ in range(400):
+        k = int(rng.integers(1, 6))
+        shares = rng.dirichlet(np.ones(k))
+        shares[rng.random(k) < 0.2] = 0.0
+        if shares.sum() == 0:
+            shares[0] = 1.0
+        shares = shares / shares.sum()
+        total = int(rng.integers(0, 3000))
+        counts = largest_remainder_counts(total, shares)
+        assert counts.sum() == total
+        assert np.all(counts >= 0)
+        assert np.all(np.abs(counts - total * shares) < 1)
+        assert np.all(counts[shares == 0] == 0)
+        assert counts.tolist() == exact_hamilton(total, shares.tolist())
+
+
+@pytest.mark.parametrize("shares", [[0.5, 0.4], [1.2, -0.2], [0.5, float("nan"), 0.5]])
+def test_largest_remainder_rejects_invalid_shares(shares):
+    with pytest.raises(PlanError, match="shares"):
+        largest_remainder_counts(10, shares)
+
+
+# --- assignment ---------------------------------------------------------------------------------
+
+def small_plan() -> pd.DataFrame:
+    rows = []
+    for segment_id, n, shares in [(1, 7, (0.5, 0.3, 0.2)), (2, 3, (0.5, 0.5, 0.0))]:
+        for arm, share, p in zip(ARMS, shares, (0.1, 0.2, 0.4)):
+            rows.append({"segment_id": segment_id, "n_customers": n, "offer": arm, "share": share,
+                         "expected_customers": n * share, "prob": p + segment_id / 100,
+                         "expected_conversions": n * share * (p + segment_id / 100),
+                         "expected_cost": COST[arm] * n * share * (p + segment_id / 100)})
+    return pd.DataFrame(rows)
+
+
+def test_assign_small_plan_by_hand():
+    customers = pd.DataFrame({"customer_id": [105, 101, 109, 102, 104, 103, 110, 108, 106, 107],
+                              "segment_id": [1, 1, 2, 1, 1, 1, 2, 1, 2, 1]})
+    result = assign_from_plan(small_plan(), customers, seed=3)
+    assert list(result.columns) == ["customer_id", "segment_id", "offer", "predicted_probability", "expected_cost"]
+    assert result["customer_id"].tolist() == list(range(101, 111))
+    counts = result.groupby(["segment_id", "offer"]).size().to_dict()
+    assert counts == {(1, "dm1"): 4, (1, "dm2"): 2, (1, "dm3"): 1, (2, "dm1"): 2, (2, "dm2"): 1}
+    merged = result.merge(customers, on=["customer_id", "segment_id"])
+    assert len(merged) == 10  # every customer kept its own segment
+    base = {"dm1": 0.1, "dm2": 0.2, "dm3": 0.4}
+    for row in result.itertuples(index=False):
+        probability = base[row.offer] + row.segment_id / 100
+        assert row.predicted_probability == pytest.approx(probability)
+        assert row.expected_cost == pytest.approx(COST[row.offer] * probability)
+
+
+def test_assign_is_seeded_and_ignores_input_order(project):
+    params, _, plan = project
+    catalog = plan[["segment_id", *SEGMENT_COLUMNS]].drop_duplicates()
+    customers = pd.read_csv(params.path(params.data.customers)).merge(catalog, on=SEGMENT_COLUMNS)
+    first = assign_from_plan(plan, customers, seed=11)
+    assert len(first) == len(customers) == first["customer_id"].nunique() == 5000
+    pd.testing.assert_frame_equal(first, assign_from_plan(plan, customers, seed=11))
+    shuffled = customers.sample(frac=1.0, random_state=5)
+    pd.testing.assert_frame_equal(first, assign_from_plan(plan, shuffled, seed=11))
+    other = assign_from_plan(plan, customers, seed=12)
+    assert (other["offer"] != first["offer"]).sum() > 500
+    # A different seed moves customers, never the counts.
+    pd.testing.assert_series_equal(first.groupby(["segment_id", "offer"]).size(), other.groupby(["segment_id", "offer"]).size())
+    for segment_id, rows in plan.groupby("segment_id"):
+        got = first[first["segment_id"] == segment_id]["offer"].value_counts().reindex(ARMS, fill_value=0).tolist()
+        assert got == exact_hamilton(int(rows["n_customers"].iloc[0]), rows["share"].tolist())
+
+
+def test_assign_rejects_customers_the_plan_does_not_cover():
+    customers = pd.DataFrame({"customer_id": range(11), "segment_id": [1] * 8 + [2] * 3})
+    with pytest.raises(PlanError, match=r"segment_id 1: plan n_customers=7 but customers have 8"):
+        assign_from_plan(small_plan(), customers, seed=1)
+    customers = pd.DataFrame({"customer_id": range(11), "segment_id": [1] * 7 + [2] * 3 + [9]})
+    with pytest.raises(PlanError, match=r"segment ids missing from the plan: \[9\]"):
+        assign_from_plan(small_plan(), customers, seed=1)
+
+
+# --- publish stage ------------------------------------------------------------------------------
+
+def test_publish_writes_database_csv_and_metrics(project):
+    params, layout, plan = project
+    result = run_publish(params, layout)
+    assert result["status"] == PUBLISHED
+    run_id = result["run_id"]
+    csv = pd.read_csv(layout.assignments)
+    assert list(csv.columns) == ["run_id", "customer_id", "segment_id", "offer", "predicted_probability", "expected_cost"]
+    assert len(csv) == 5000 and csv["customer_id"].is_unique and csv["customer_id"].is_monotonic_increasing
+    assert set(csv["run_id"]) == {run_id}
+
+    with open_store(params) as store:
+        assert store.run_ids() == [run_id]
+        assert store.current_run_id() == run_id
+        assert store.assignment_count() == 5000
+        stored = store.read_assignments(run_id)
+        record = store.run(run_id)
+    stored["customer_id"] = stored["customer_id"].astype("int64")
+    stored = stored.sort_values("customer_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(stored, csv.drop(columns="run_id"), check_dtype=False, rtol=1e-9)
+
+    assert record["status"] == "complete" and record["row_count"] == 5000
+    assert record["input_hashes"]["customers"] == file_sha256(REPO / "data/external/customers.csv")
+    assert record["input_hashes"]["segment_plan"] == file_sha256(layout.segment_plan)
+    assert record["input_hashes"]["history"] is None  # not simulated in this project
+    assert record["model_sha256"] is None and record["git_revision"] is None
+    assert record["solver_status"] == "optimal"
+    assert record["objective"] == pytest.approx(plan["expected_conversions"].sum())
+
+    metrics = read_json(layout.publish_metrics)
+    assert "status" not in metrics and "created_at" not in metrics
+    assert metrics["target"] == "sqlite:///data/published/offerflow.sqlite"
+    expected_counts = dict.fromkeys(ARMS, 0)
+    for _, rows in plan.groupby("segment_id"):
+        for arm, count in zip(rows["offer"], exact_hamilton(int(rows["n_customers"].iloc[0]), rows["share"].tolist())):
+            expected_counts[arm] += count
+    assert metrics["offer_counts"] == expected_counts
+    assert metrics["assigned_expected_cost"] == pytest.approx(
+        sum(COST[o] * p for o, p in zip(csv["offer"], csv["predicted_probability"])), rel=1e-9)
+
+    with sqlite3.connect(params.path(params.publish.sqlite_path)) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_publishing_twice_changes_nothing_and_is_byte_identical(project, tmp_path):
+    params, layout, _ = project
+    first = run_publish(params, layout)
+    csv_bytes, metrics_bytes = layout.assignments.read_bytes(), layout.publish_metrics.read_bytes()
+    second = run_publish(params, layout)
+    assert second["status"] == ALREADY_PUBLISHED and second["run_id"] == first["run_id"]
+    assert layout.assignments.read_bytes() == csv_bytes
+    assert layout.publish_metrics.read_bytes() == metrics_bytes
+    with open_store(params) as store:
+        assert store.run_ids() == [first["run_id"]]
+        assert store.assignment_count() == 5000
+
+    # Another checkout of the same inputs names the same run and writes the same bytes.
+    other_params = make_project(tmp_path / "elsewhere")
+    other_layout = Layout(other_params.root)
+    write_plan(other_params, other_layout)
+    assert run_publish(other_params, other_layout)["run_id"] == first["run_id"]
+    assert other_layout.assignments.read_bytes() == csv_bytes
+    assert other_layout.publish_metrics.read_bytes() == metrics_bytes
+
+
+def test_new_seed_is_a_new_current_run_and_republishing_the_old_one_restores_it(project):
+    params, layout, _ = project
+    first = run_publish(params, layout)
+    reseeded = load_params(params.root / "params.yaml", overrides={"publish.seed": 12})
+    second = run_publish(reseeded, layout)
+    assert second["status"] == PUBLISHED and second["run_id"] != first["run_id"]
+    with open_store(params) as store:
+        assert sorted(store.run_ids()) == sorted([first["run_id"], second["run_id"]])
+        assert store.current_run_id() == second["run_id"]
+    again = run_publish(params, layout)
+    assert again["status"] == ALREADY_PUBLISHED and again["run_id"] == first["run_id"]
+    with open_store(params) as store:
+        assert store.current_run_id() == first["run_id"]
+        assert store.assignment_count() == 10_000
+
+
+def test_lineage_follows_model_file_and_git_revision(project, tmp_path):
+    params, layout, _ = project
+    plain = run_publish(params, layout)["run_id"]
+
+    layout.model.parent.mkdir(parents=True, exist_ok=True)
+    layout.model.write_bytes(b"model bytes")
+    with_model = run_publish(params, layout)
+    assert with_model["run_id"] != plain
+    with open_store(params) as store:
+        assert store.run(with_model["run_id"])["model_sha256"] == file_sha256(layout.model)
+
+    repo = make_project(tmp_path / "gitproject")
+    git = ["git", "-C", str(repo.root), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "params.yaml"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "init"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    repo_layout = Layout(repo.root)
+    write_plan(repo, repo_layout)
+    published = run_publish(repo, repo_layout)
+    assert published["git_revision"] == head
+    assert published["run_id"] == plain  # the revision is recorded, not part of the run id
+
+
+def test_mismatching_plan_is_rejected_before_anything_is_written(project):
+    params, layout, plan = project
+    run_publish(params, layout)
+    before = snapshot(params, layout)
+
+    wrong_size = plan.copy()
+    wrong_size.loc[wrong_size["segment_id"] == 3, "n_customers"] += 1
+    actual = int(plan.loc[plan["segment_id"] == 3, "n_customers"].iloc[0])
+    write_csv(wrong_size, layout.segment_plan)
+    with pytest.raises(PlanError, match=rf"segment_id 3 .*plan n_customers={actual + 1} but customers have {actual}"):
+        run_publish(params, layout)
+
+    missing = plan[plan["segment_id"] != 5]
+    write_csv(missing, layout.segment_plan)
+    row = plan[plan["segment_id"] == 5].iloc[0]
+    with pytest.raises(PlanError, match=rf"age_cat='{row.age_cat}', freq_cat='{row.freq_cat}'\) has {row.n_customers} customers but is missing from the plan"):
+        run_publish(params, layout)
+
+    unknown_offer = plan.replace({"offer": {"dm3": "dm9"}})
+    write_csv(unknown_offer, layout.segment_plan)
+    with pytest.raises(PlanError, match=r"segment_plan.csv: column 'offer' has values \['dm9'\]"):
+        run_publish(params, layout)
+    assert snapshot(params, layout) == before
+
+
+def test_failure_inside_the_transaction_leaves_the_previous_run_current(project, monkeypatch):
+    params, layout, _ = project
+    first = run_publish(params, layout)
+    before = snapshot(params, layout)
+    real_insert = store_module._insert_assignments
+
+    def insert_half_then_fail(connection, rows):
+        real_insert(connection, rows[: len(rows) // 2])
+        raise RuntimeError("connection lost mid-publish")
+
+    monkeypatch.setattr(store_module, "_insert_assignments", insert_half_then_fail)
+    reseeded = load_params(params.root / "params.yaml", overrides={"publish.seed": 12})
+    with pytest.raises(RuntimeError, match="connection lost"):
+        run_publish(reseeded, layout)
+    with open_store(params) as store:
+        assert store.run_ids() == [first["run_id"]]
+        assert store.current_run_id() == first["run_id"]
+        assert store.assignment_count() == 5000
+    assert {k: v for k, v in snapshot(params, layout).items() if "sqlite" not in k} == {
+        k: v for k, v in before.items() if "sqlite" not in k}
+
+    monkeypatch.setattr(store_module, "_insert_assignments", real_insert)
+    retried = run_publish(reseeded, layout)
+    assert retried["status"] == PUBLISHED
+    with open_store(params) as store:
+        assert store.current_run_id() == retried["run_id"]
+        assert store.assignment_count(retried["run_id"]) == 5000
