@@ -14,7 +14,8 @@ from offerflow.io import file_sha256
 from offerflow.probabilities import aggregate_segment_probabilities, predict_customer_probabilities
 from offerflow.segments import attach_segment_ids, segment_catalog
 from offerflow.simulate import simulate_history
-from offerflow.stages import layout_for, run_probabilities, run_simulate, run_train
+from offerflow.modeling import run_probabilities, run_simulate, run_train
+from offerflow.stages import layout_for
 from offerflow.train import train_uplift
 
 ARMS = ["dm1", "dm2", "dm3"]
