@@ -68,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
         "flow", help="run the pipeline as the Prefect flow (ephemeral Prefect, no server needed)"
     )
     _common(flow)
+    serve = commands.add_parser(
+        "serve",
+        help="serve the flow as a scheduled Prefect deployment (needs PREFECT_API_URL of a running server)",
+        description="Serve the offer-allocation flow: a deployment with the cron schedule and timezone in "
+        "orchestration.schedule; runs triggered from the Prefect UI/API execute in this process.",
+    )
+    _common(serve)
+    serve.add_argument("--no-schedule", action="store_true", help="serve without the cron schedule (runs on demand)")
     return parser
 
 
@@ -118,6 +126,11 @@ def dispatch(args: argparse.Namespace) -> int:
         from offerflow.flows import offer_allocation
 
         print_summary(offer_allocation(params_file=str(args.params), overrides=overrides_of(args) or None))
+        return EXIT_OK
+    if args.command == "serve":
+        from offerflow.flows.deployments import serve_flow
+
+        serve_flow(params, args.params, overrides_of(args), schedule=not args.no_schedule)
         return EXIT_OK
     from offerflow.stages import run_stage
 

@@ -1,0 +1,63 @@
+"""`offerflow` end to end: the whole pipeline from the command line, and its exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import set_params
+
+OFFERFLOW = str(Path(sys.executable).parent / "offerflow")
+
+
+def offerflow(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([OFFERFLOW, *args], cwd=project, capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_run_publishes_one_offer_per_customer_within_budget(project):
+    result = offerflow(project, "run", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "expected incremental conversions" in result.stdout
+    metrics = json.loads((project / "reports/optimize_metrics.json").read_text())
+    assert metrics["expected_cost"] <= 10_000 + 1e-6
+    assert metrics["objective"] > 0
+    assignments = pd.read_csv(project / "data/published/assignments.csv")
+    customers = pd.read_csv(project / "data/external/customers.csv")
+    assert sorted(assignments["customer_id"]) == sorted(customers["customer_id"])
+    assert set(assignments["offer"]) <= {"dm1", "dm2", "dm3"}
+    # every offer reaches at least ~10% of every segment (min_share, up to rounding of one customer)
+    counts = assignments.groupby(["segment_id", "offer"]).size().unstack(fill_value=0)
+    sizes = counts.sum(axis=1)
+    assert (counts.ge(sizes.mul(0.1).apply(lambda n: int(n)), axis=0)).all().all()
+
+
+def test_bad_params_exit_2_and_name_the_key(project):
+    set_params(project, optimize__budget=-3)
+    result = offerflow(project, "optimize")
+    assert result.returncode == 2
+    assert "optimize.budget" in result.stderr
+
+
+@pytest.mark.slow
+def test_corrupt_input_exits_3_and_publishes_nothing(project):
+    customers = pd.read_csv(project / "data/external/customers.csv")
+    customers.loc[3, "customer_id"] = customers.loc[4, "customer_id"]
+    customers.to_csv(project / "data/external/customers.csv", index=False)
+    result = offerflow(project, "run", "--no-progress")
+    assert result.returncode == 3, result.stderr
+    assert "customer_id" in result.stderr
+    assert not (project / "data/published").exists()
+    assert not (project / "models").exists()
+
+
+def test_infeasible_budget_exits_4(project):
+    set_params(project, optimize__probability_table="data/external/visit_probability.csv", optimize__budget=100)
+    result = offerflow(project, "optimize")
+    assert result.returncode == 4, result.stderr
+    assert "smallest feasible budget" in result.stderr.lower()

@@ -1,0 +1,116 @@
+"""The Prefect flow runs the same stages as the CLI and `dvc repro` and produces the same allocation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import copy_project
+from offerflow.io import file_sha256
+from test_dvc_pipeline import dvc, init_repo
+
+OFFERFLOW = str(Path(sys.executable).parent / "offerflow")
+DETERMINISTIC_OUTPUTS = (
+    "data/raw/simulated_history.csv",
+    "data/processed/segment_probabilities.csv",
+    "data/processed/segment_plan.csv",
+    "reports/optimize_metrics.json",
+    "data/published/assignments.csv",
+    "reports/publish_metrics.json",
+)
+
+
+@pytest.mark.slow
+def test_flow_dvc_and_cli_give_byte_identical_allocations(tmp_path):
+    from offerflow.flows import offer_allocation
+
+    by_flow = copy_project(tmp_path / "flow")
+    init_repo(by_flow)
+    summary = offer_allocation(params_file=str(by_flow / "params.yaml"))
+    assert summary["budget"] == 10_000
+    assert summary["expected_coupon_cost"] <= 10_000 + 1e-6
+    assert summary["run_id"]
+    # the flow ran `dvc commit`: DVC agrees that everything is up to date
+    assert "up to date" in dvc(by_flow, "status").stdout
+
+    by_dvc = copy_project(tmp_path / "dvc")
+    init_repo(by_dvc)
+    dvc(by_dvc, "repro")
+
+    by_cli = copy_project(tmp_path / "cli")
+    result = subprocess.run([OFFERFLOW, "run", "--no-progress"], cwd=by_cli, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+    for relative in DETERMINISTIC_OUTPUTS:
+        digests = {file_sha256(root / relative) for root in (by_flow, by_dvc, by_cli)}
+        assert len(digests) == 1, f"{relative} differs between flow, dvc repro and offerflow run"
+
+
+class CountingRunners:
+    """Wrap the stage runners to count calls and inject failures (the flow runs in this process)."""
+
+    def __init__(self, monkeypatch, fail: dict[str, list[BaseException]] | None = None):
+        import offerflow.stages as stages
+
+        self.calls: dict[str, int] = {}
+        self.fail = fail or {}
+        for name, runner in list(stages.RUNNERS.items()):
+            monkeypatch.setitem(stages.RUNNERS, name, self._wrap(name, runner))
+
+    def _wrap(self, name, runner):
+        def counted(params, layout):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            if self.fail.get(name):
+                raise self.fail[name].pop(0)
+            return runner(params, layout)
+
+        return counted
+
+
+@pytest.mark.slow
+def test_rerun_after_a_failure_resumes_at_the_failed_stage(project, monkeypatch):
+    from conftest import set_params
+    from offerflow.flows import offer_allocation
+
+    set_params(project, orchestration__retries=0, orchestration__retry_delay_seconds=0)
+    failing = CountingRunners(monkeypatch, fail={"optimize": [RuntimeError("solver host went away")]})
+    with pytest.raises(RuntimeError, match="solver host went away"):
+        offer_allocation(params_file=str(project / "params.yaml"))
+    assert failing.calls == {"simulate": 1, "validate": 1, "train": 1, "probabilities": 1, "optimize": 1}
+
+    resumed = CountingRunners(monkeypatch)
+    offer_allocation(params_file=str(project / "params.yaml"))
+    assert resumed.calls == {"optimize": 1, "publish": 1}
+
+    # only the budget changes: only optimize and publish recompute
+    set_params(project, optimize__budget=8000)
+    budget_only = CountingRunners(monkeypatch)
+    summary = offer_allocation(params_file=str(project / "params.yaml"))
+    assert budget_only.calls == {"optimize": 1, "publish": 1}
+    assert summary["budget"] == 8000
+
+
+@pytest.mark.slow
+def test_transient_fault_is_survived_by_a_retry_and_bad_data_is_not_retried(project, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from conftest import set_params
+    from offerflow.flows import offer_allocation
+
+    set_params(project, orchestration__retries=2, orchestration__retry_delay_seconds=0)
+    refused = OperationalError("connect", {}, ConnectionRefusedError("database refused the connection"))
+    runners = CountingRunners(monkeypatch, fail={"publish": [refused]})
+    summary = offer_allocation(params_file=str(project / "params.yaml"))
+    assert runners.calls["publish"] == 2
+    assert summary["run_id"]
+
+    customers = project / "data/external/customers.csv"
+    customers.write_text(customers.read_text().replace("age20~34", "", 1))
+    broken = CountingRunners(monkeypatch)
+    with pytest.raises(Exception, match="age_cat"):
+        offer_allocation(params_file=str(project / "params.yaml"))
+    assert broken.calls.get("validate") == 1  # a validation failure is permanent: no retry
+    assert "train" not in broken.calls
