@@ -48,31 +48,42 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-@pytest.mark.slow
-def test_served_deployment_runs_through_the_api_and_publishes(project, tmp_path):
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    """A real Prefect server on 127.0.0.1 with its own PREFECT_HOME; yields the env to talk to it."""
+    home = tmp_path_factory.mktemp("prefect-server")
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {
         **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_HOME": str(home / "prefect-home"),
         "PREFECT_API_URL": api,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "false",
         "PYTHONUNBUFFERED": "1",
     }
-    logs = tmp_path / "logs"
-    logs.mkdir()
+    log = home / "server.log"
     server = subprocess.Popen(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=open(logs / "server.log", "w"), stderr=subprocess.STDOUT,
+        env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
     )
-    served = None
     try:
-        wait_until(lambda: healthy(api), 120, f"the Prefect server on port {port} ({logs / 'server.log'})")
-        served = subprocess.Popen(
-            [str(BIN / "offerflow"), "serve", "--params", str(project / "params.yaml")],
-            cwd=project, env=env, stdout=open(logs / "serve.log", "w"), stderr=subprocess.STDOUT,
-        )
+        wait_until(lambda: healthy(api), 120, f"the Prefect server on port {port} ({log})")
+        yield env
+    finally:
+        stop(server)
+
+
+@pytest.mark.slow
+def test_served_deployment_runs_through_the_api_and_publishes(project, tmp_path, prefect_server):
+    env = prefect_server
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    served = subprocess.Popen(
+        [str(BIN / "offerflow"), "serve", "--params", str(project / "params.yaml")],
+        cwd=project, env=env, stdout=open(logs / "serve.log", "w"), stderr=subprocess.STDOUT,
+    )
+    try:
 
         def deployment_registered() -> bool:
             inspect = subprocess.run(
@@ -91,6 +102,4 @@ def test_served_deployment_runs_through_the_api_and_publishes(project, tmp_path)
         assert (project / "data/published/assignments.csv").exists()
         assert (project / "reports/publish_metrics.json").exists()
     finally:
-        if served is not None:
-            stop(served)
-        stop(server)
+        stop(served)

@@ -1,0 +1,1 @@
+"""Optimization: the segment LP (Pyomo + HiGHS)."""
