@@ -108,9 +108,11 @@ def test_transient_fault_is_survived_by_a_retry_and_bad_data_is_not_retried(proj
     assert summary["run_id"]
 
     customers = project / "data/external/customers.csv"
-    customers.write_text(customers.read_text().replace("age20~34", "", 1))
+    lines = customers.read_text().splitlines()
+    lines[2] = lines[1]  # a duplicated customer id: simulate still runs, validate must stop the flow
+    customers.write_text("\n".join(lines) + "\n")
     broken = CountingRunners(monkeypatch)
-    with pytest.raises(Exception, match="age_cat"):
+    with pytest.raises(Exception, match="customer_id"):
         offer_allocation(params_file=str(project / "params.yaml"))
     assert broken.calls.get("validate") == 1  # a validation failure is permanent: no retry
     assert "train" not in broken.calls

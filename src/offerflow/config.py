@@ -70,10 +70,35 @@ class ArmsConfig(_Section):
         return [arm for arm in self.coupon_cost if arm != self.control]
 
 
+class TargetingConfig(_Section):
+    """How a non-randomized (targeted) past campaign chose arms: higher `column` values got costlier arms."""
+
+    column: str = "freq_cat"
+    strength: float = Field(1.5, ge=0)  # 0: uniform; larger: arms depend more on the column
+    order: tuple[str, ...] | None = None  # categories low -> high; default: sorted values
+
+
+class HeterogeneityConfig(_Section):
+    """Customer-level spread of the true probability inside a segment (segment means stay the table's)."""
+
+    strength: float = Field(0.0, ge=0)  # logit-scale spread per standard deviation of the features' score
+    features: tuple[str, ...] = ()  # numeric customer columns that move a customer's probability
+
+    @model_validator(mode="after")
+    def _features_when_on(self) -> "HeterogeneityConfig":
+        if self.strength > 0 and not self.features:
+            raise ValueError("heterogeneity.strength > 0 needs at least one numeric column in heterogeneity.features")
+        return self
+
+
 class SimulateConfig(_Section):
     enabled: bool = True
     campaigns: int = Field(4, ge=1)
     seed: int = 20261124
+    assignment: Literal["randomized", "targeted"] = "randomized"
+    targeting: TargetingConfig = TargetingConfig()
+    log_propensity: bool = True  # store the logging probability of the arm received (column `propensity`)
+    heterogeneity: HeterogeneityConfig = HeterogeneityConfig()
 
 
 class ValidateConfig(_Section):
@@ -82,12 +107,78 @@ class ValidateConfig(_Section):
     max_sample_values: int = Field(10, ge=1, le=20)  # offending values shown per failure (GX keeps 20)
 
 
+LearnerName = Literal["s_learner", "t_learner", "x_learner", "dr_learner", "uplift_forest"]
+BaseModelName = Literal["lightgbm", "logistic"]
+
+
+class LearnerConfig(_Section):
+    """One candidate uplift learner: causalml meta-learner (or uplift forest) plus its base model."""
+
+    learner: LearnerName = "t_learner"
+    base_model: BaseModelName = "lightgbm"
+    model_params: dict[str, Any] = Field(default_factory=dict)
+
+
+class PropensityConfig(_Section):
+    """Where P(arm | customer) of the history comes from: needed to debias non-randomized history."""
+
+    source: Literal["estimate", "logged", "uniform"] = "estimate"
+    column: str = "propensity"  # history column with the probability of the arm received (source: logged)
+    clip: tuple[float, float] = (0.01, 0.99)
+
+    @field_validator("clip")
+    @classmethod
+    def _clip(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0.0 < low < high < 1.0:
+            raise ValueError(f"clip must satisfy 0 < low < high < 1, got {list(value)}")
+        return value
+
+
+class HeuristicConfig(_Section):
+    """The targeting rule a marketer would use without a model; the uplift model must beat it."""
+
+    name: str = "highest purchase frequency first"
+    column: str = "freq_cat"
+    descending: bool = True
+    order: tuple[str, ...] | None = None  # categories low -> high; default: sorted values
+
+
+class EvaluationConfig(_Section):
+    folds: int = Field(3, ge=2, le=20)  # cross-fitting folds (grouped by customer)
+    top_shares: tuple[float, ...] = (0.1, 0.2, 0.3)
+    heuristic: HeuristicConfig | None = HeuristicConfig()
+    figures: bool = True  # PNG figures besides the plot CSVs
+
+    @field_validator("top_shares")
+    @classmethod
+    def _shares(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        bad = [share for share in value if not 0 < share <= 1]
+        if bad:
+            raise ValueError(f"top_shares must be in (0, 1], got {bad}")
+        return value
+
+
+class DecisionQualityConfig(_Section):
+    """Simulation check: plans optimized on learned tables, valued on the true table (needs the truth)."""
+
+    enabled: bool = False
+    seeds: int = Field(10, ge=1)
+    budget: float = Field(10_000.0, gt=0)
+    min_share: float = Field(0.1, ge=0, le=1)
+
+
 class TrainConfig(_Section):
-    learner: Literal["t_learner"] = "t_learner"
-    base_model: Literal["lightgbm", "logistic"] = "lightgbm"
+    learner: LearnerName = "t_learner"
+    base_model: BaseModelName = "lightgbm"
     features: tuple[str, ...] = ("age_cat", "freq_cat")
     model_params: dict[str, Any] = Field(default_factory=dict)
     seed: int = 7
+    candidates: tuple[LearnerConfig, ...] = ()  # more learners to compare; the best by selection_criterion wins
+    selection_criterion: Literal["brier", "log_loss", "qini", "auuc"] = "brier"
+    propensity: PropensityConfig = PropensityConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    decision_quality: DecisionQualityConfig = DecisionQualityConfig()
 
     @field_validator("features")
     @classmethod
@@ -96,9 +187,24 @@ class TrainConfig(_Section):
             raise ValueError("at least one feature is required")
         return value
 
+    @property
+    def default_learner(self) -> LearnerConfig:
+        return LearnerConfig(learner=self.learner, base_model=self.base_model, model_params=dict(self.model_params))
+
+    @property
+    def learners(self) -> list[LearnerConfig]:
+        """The default learner first, then the candidates (duplicates dropped)."""
+        unique: list[LearnerConfig] = []
+        for spec in (self.default_learner, *self.candidates):
+            if spec not in unique:
+                unique.append(spec)
+        return unique
+
 
 class ProbabilitiesConfig(_Section):
     clip: tuple[float, float] = (0.0, 1.0)
+    monotone_arms: tuple[str, ...] = ()  # e.g. [dm1, dm2, dm3]: conversion never decreases along this order
+    interval_level: float = Field(0.95, gt=0, lt=1)
 
     @field_validator("clip")
     @classmethod
@@ -120,11 +226,41 @@ class OptimizeConfig(_Section):
     solver: SolverConfig = SolverConfig()
 
 
+SQL_IDENTIFIER = r"^[a-z_][a-z0-9_]*$"  # lower case: PostgreSQL folds unquoted names, so users can type them
+ENV_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Keys that would put a credential into params.yaml (which is committed to git): refused with a pointer.
+_CREDENTIAL_KEYS = ("url", "database_url", "db_url", "password", "dsn", "connection_string")
+
+
 class PublishConfig(_Section):
-    target: Literal["sqlite"] = "sqlite"
+    """Where and how assignments are published. Credentials never live here: see url_env / secret_block."""
+
+    source: Literal["segment_plan", "customer_plan"] = "segment_plan"
+    customer_plan: Path = Path("data/processed/customer_plan.parquet")
+    customer_plan_metrics: Path | None = None  # optional JSON: objective, expected_cost, solver.termination
+    target: Literal["sqlite", "postgresql", "files"] = "sqlite"
     sqlite_path: Path = Path("data/published/offerflow.sqlite")
+    files_dir: Path = Path("data/published")
+    url_env: str = Field("OFFERFLOW_DB_URL", pattern=ENV_VAR_NAME)  # env var holding the PostgreSQL URL
+    secret_block: str | None = Field(None, min_length=1)  # Prefect Secret block holding the URL (wins over url_env)
+    db_schema: str | None = Field(None, alias="schema", pattern=SQL_IDENTIFIER, max_length=63)  # PostgreSQL only
+    table_prefix: str = Field("", pattern=r"^$|" + SQL_IDENTIFIER, max_length=40)
     seed: int = Field(11, ge=0)
-    busy_timeout_seconds: float = Field(30.0, gt=0)
+    busy_timeout_seconds: float = Field(30.0, gt=0)  # SQLite busy timeout / PostgreSQL lock timeout
+    connect_timeout_seconds: int = Field(10, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            found = sorted(key for key in raw if str(key).lower() in _CREDENTIAL_KEYS)
+            if found:
+                raise ValueError(
+                    f"publish.{found[0]}: database URLs and passwords never go in params.yaml; put the URL in the "
+                    "environment variable named by publish.url_env (default OFFERFLOW_DB_URL) or in a Prefect "
+                    "Secret block named by publish.secret_block"
+                )
+        return raw
 
 
 class ScheduleConfig(_Section):

@@ -1,7 +1,8 @@
 """Prefect cache keys from what a stage actually reads: input file hashes, its params keys, its code.
 
-Hashing files (not DataFrames) keeps keys cheap; a key is only offered when the stage's outputs are
-still on disk, so a cache hit never skips a stage whose files someone deleted.
+Hashing files (not DataFrames) keeps keys cheap. The key does not depend on the stage's outputs (they
+do not exist yet when a first run computes it); the flow instead refreshes the cache of any stage
+whose outputs are missing, so a cache hit never skips a stage whose files someone deleted.
 """
 
 from __future__ import annotations
@@ -29,12 +30,10 @@ def code_version() -> str:
 
 
 def stage_cache_key(stage: str, params_file: str, overrides: dict[str, Any] | None) -> str | None:
-    from offerflow.stages import STAGE_PARAMS, layout_for, stage_deps, stage_outs
+    from offerflow.stages import STAGE_PARAMS, layout_for, stage_deps
 
     params = load_params(params_file, overrides=overrides, check_files=False)
     layout = layout_for(params)
-    if not all(path.exists() for path in stage_outs(stage, params, layout)):
-        return None
     digest = hashlib.sha256(f"{stage}|{code_version()}|{params.params_hash(*STAGE_PARAMS[stage])}".encode())
     for path in stage_deps(stage, params, layout):
         if not path.exists():

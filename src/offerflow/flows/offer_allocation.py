@@ -18,7 +18,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 
 from offerflow.config import load_params
 from offerflow.flows.caching import StageInputs
-from offerflow.stages import STAGES, layout_for, pipeline_summary, run_stage
+from offerflow.stages import STAGES, layout_for, pipeline_summary, run_stage, stage_outs
 
 PERMANENT_ERRORS = {"ConfigError", "DataValidationError", "InputFileError", "InfeasiblePlanError"}
 
@@ -52,6 +52,11 @@ def stage_task(stage: str, params_file: str, overrides: dict[str, Any] | None = 
         raise
     logger.info("%s finished in %.2fs: %s", stage, time.perf_counter() - started, metrics)
     return metrics
+
+
+def outputs_present(stage: str, params) -> bool:
+    """A cached result is only valid while the files the stage wrote are still there."""
+    return all(path.exists() for path in stage_outs(stage, params, layout_for(params)))
 
 
 def dvc_commit(root: Path) -> None:
@@ -108,6 +113,7 @@ def offer_allocation(params_file: str = "params.yaml", overrides: dict[str, Any]
             retries=orchestration.retries,
             retry_delay_seconds=orchestration.retry_delay_seconds,
             timeout_seconds=orchestration.task_timeout_seconds,
+            refresh_cache=not outputs_present(stage, params),
         )(stage, params_path, overrides)
     if orchestration.dvc_commit and (params.root / ".dvc").is_dir() and not overrides:
         dvc_commit(params.root)
