@@ -1,0 +1,106 @@
+"""Customer-level allocation at scale: offerflow's allocator vs HiGHS on the same instance.
+
+Each case runs in a fresh subprocess so that peak memory (ru_maxrss) belongs to that case alone.
+HiGHS solves the LP relaxation (what the allocator's dual bound certifies) and is skipped where it
+would take too long; the ratio column is HiGHS seconds / allocator seconds.
+
+    python benchmarks/bench_customer_allocation.py [--sizes 100000 1000000 10000000] [--highs-max 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+COUPON = np.array([0.0, 10.0, 20.0])
+
+
+def instance(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    p = np.sort(rng.uniform(0.02, 0.6, size=(n, 3)), axis=1)
+    value, cost = p - p[:, [0]], p * COUPON
+    budget = 0.35 * cost.max(axis=1).sum()
+    return value, cost, budget
+
+
+def run_allocator(n: int) -> dict:
+    from offerflow.optimize.customer_allocation import allocate_customers
+
+    value, cost, budget = instance(n)
+    started = time.perf_counter()
+    allocation = allocate_customers(value, cost, budget)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "objective": allocation.objective, "bound": allocation.dual_bound,
+            "iterations": allocation.iterations}
+
+
+def run_highs(n: int) -> dict:
+    import highspy
+
+    value, cost, budget = instance(n)
+    k = value.shape[1]
+    started = time.perf_counter()
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n * k, n + 1
+    lp.sense_ = highspy.ObjSense.kMaximize
+    lp.col_cost_ = value.ravel()
+    lp.col_lower_, lp.col_upper_ = np.zeros(n * k), np.ones(n * k)
+    lp.row_lower_ = np.concatenate([np.ones(n), [-highspy.kHighsInf]])
+    lp.row_upper_ = np.concatenate([np.ones(n), [budget]])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.arange(0, 2 * n * k + 1, 2)
+    lp.a_matrix_.index_ = np.column_stack([np.repeat(np.arange(n), k), np.full(n * k, n)]).ravel()
+    lp.a_matrix_.value_ = np.column_stack([np.ones(n * k), cost.ravel()]).ravel()
+    solver = highspy.Highs()
+    solver.setOptionValue("output_flag", False)
+    solver.setOptionValue("threads", 2)
+    solver.passModel(lp)
+    solver.run()
+    return {"seconds": time.perf_counter() - started, "objective": solver.getInfo().objective_function_value,
+            "status": solver.modelStatusToString(solver.getModelStatus())}
+
+
+def measure(kind: str, n: int) -> dict:
+    """Run one case in a child process; returns its result plus peak RSS in MB."""
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(n)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
+    parser.add_argument("--highs-max", type=int, default=1_000_000, help="largest instance also given to HiGHS")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, n = args.child[0], int(args.child[1])
+        result = run_allocator(n) if kind == "allocator" else run_highs(n)
+        result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+    header = f"{'customers':>11} {'allocator s':>12} {'peak MB':>8} {'HiGHS s':>9} {'HiGHS MB':>9} {'speed-up':>9} {'rel. gap vs HiGHS':>18} {'own gap':>10}"
+    print(header)
+    print("-" * len(header))
+    for n in args.sizes:
+        mine = measure("allocator", n)
+        line = f"{n:>11,} {mine['seconds']:>12.2f} {mine['peak_mb']:>8.0f}"
+        own_gap = (mine["bound"] - mine["objective"]) / mine["bound"]
+        if n <= args.highs_max:
+            highs = measure("highs", n)
+            gap = abs(mine["bound"] - highs["objective"]) / abs(highs["objective"])
+            line += f" {highs['seconds']:>9.2f} {highs['peak_mb']:>9.0f} {highs['seconds'] / mine['seconds']:>8.1f}x {gap:>18.2e}"
+        else:
+            line += f" {'skipped':>9} {'':>9} {'':>9} {'':>18}"
+        print(line + f" {own_gap:>10.1e}", flush=True)
+    print("rel. gap vs HiGHS: |allocator dual bound - HiGHS LP optimum| / HiGHS LP optimum; "
+          "own gap: (dual bound - integer allocation) / dual bound (one rounded customer)")
+
+
+if __name__ == "__main__":
+    main()
