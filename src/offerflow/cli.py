@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train": "fit the causalml uplift model on the campaign history",
         "probabilities": "score every customer under every arm; aggregate the segment table",
         "optimize": "solve the segment LP (Pyomo + HiGHS) for the budget",
+        "allocate": "exact customer-level allocation under the budget (in process or on Dask)",
         "publish": "assign one offer per customer and publish to the database and files",
     }
     for stage in STAGES:

@@ -216,13 +216,13 @@ class ProbabilitiesConfig(_Section):
 
 
 class SolverConfig(_Section):
-    time_limit_seconds: float = Field(60.0, gt=0)
+    time_limit_seconds: float = Field(60.0, gt=0, allow_inf_nan=False)
 
 
 class OptimizeConfig(_Section):
     probability_table: Literal["learned"] | Path = "learned"
-    budget: float = Field(10_000.0, ge=0)
-    min_share: float = Field(0.1, ge=0, le=1)
+    budget: float = Field(10_000.0, ge=0, allow_inf_nan=False)  # USD of expected coupon cost
+    min_share: float = Field(0.1, ge=0, le=1, allow_inf_nan=False)  # min_share x number of arms must be <= 1
     solver: SolverConfig = SolverConfig()
 
 
@@ -230,6 +230,12 @@ SQL_IDENTIFIER = r"^[a-z_][a-z0-9_]*$"  # lower case: PostgreSQL folds unquoted 
 ENV_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # Keys that would put a credential into params.yaml (which is committed to git): refused with a pointer.
 _CREDENTIAL_KEYS = ("url", "database_url", "db_url", "password", "dsn", "connection_string")
+
+
+class AllocateConfig(_Section):
+    """Customer-level allocation: one offer per customer from per-customer probabilities."""
+
+    partition_rows: int = Field(1_000_000, ge=1)  # fixes the arithmetic: same allocation on 1 or N workers
 
 
 class PublishConfig(_Section):
@@ -290,6 +296,7 @@ class Params(_Section):
     train: TrainConfig = TrainConfig()
     probabilities: ProbabilitiesConfig = ProbabilitiesConfig()
     optimize: OptimizeConfig = OptimizeConfig()
+    allocate: AllocateConfig = AllocateConfig()
     publish: PublishConfig = PublishConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
     root: Path = Field(Path("."), exclude=True)

@@ -16,57 +16,65 @@ from offerflow.config import OrchestrationConfig
 Mapper = Callable[..., list]
 
 
+class LocalExecutor:
+    """Partitions live in this process; the same call shapes as the Dask executor."""
+
+    def map(self, function: Callable, *iterables: Sequence, **kwargs: Any) -> list:
+        return [function(*args, **kwargs) for args in zip(*iterables)]
+
+    build = map  # building a partition locally is just computing it
+
+
+class DaskExecutor:
+    """Partitions live on Dask workers: `build` leaves them there, `map` gathers small results in order."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def map(self, function: Callable, *iterables: Sequence, **kwargs: Any) -> list:
+        return self.client.gather(self.client.map(function, *iterables, pure=False, **kwargs))
+
+    def build(self, function: Callable, *iterables: Sequence, **kwargs: Any) -> list:
+        return self.client.map(function, *iterables, pure=False, **kwargs)
+
+
 def local_map(function: Callable, *iterables: Sequence, **kwargs: Any) -> list:
-    """In-process mapper with the same call shape as the Dask one."""
-    return [function(*args, **kwargs) for args in zip(*iterables)]
-
-
-def dask_mapper(client) -> Mapper:
-    """Map over partitions on `client`; gather keeps partition order."""
-
-    def mapped(function: Callable, *iterables: Sequence, **kwargs: Any) -> list:
-        futures = client.map(function, *iterables, pure=False, **kwargs)
-        return client.gather(futures)
-
-    return mapped
+    return LocalExecutor().map(function, *iterables, **kwargs)
 
 
 def _prefect_dask_client():
-    """The client of the flow's DaskTaskRunner when this code runs inside such a flow, else None."""
+    """get_dask_client when running inside a flow whose task runner is prefect-dask's, else None."""
     try:
-        from prefect.context import TaskRunContext
-
-        if TaskRunContext.get() is None:
-            return None
+        from prefect.context import FlowRunContext, TaskRunContext
         from prefect_dask import get_dask_client
         from prefect_dask.task_runners import DaskTaskRunner
-        from prefect.context import FlowRunContext
-
-        flow_context = FlowRunContext.get()
-        if flow_context is None or not isinstance(flow_context.task_runner, DaskTaskRunner):
-            return None
-        return get_dask_client
     except ImportError:
         return None
+    flow_context = FlowRunContext.get()
+    if TaskRunContext.get() is None or flow_context is None:
+        return None
+    return get_dask_client if isinstance(flow_context.task_runner, DaskTaskRunner) else None
 
 
 @contextlib.contextmanager
-def partition_mapper(config: OrchestrationConfig) -> Iterator[Mapper]:
-    """A mapper for customer partitions: local unless orchestration.task_runner is dask."""
+def partition_executor(config: OrchestrationConfig) -> Iterator[LocalExecutor | DaskExecutor]:
+    """Where customer partitions are processed: here, or on Dask when orchestration.task_runner is dask
+    (the flow's prefect-dask cluster, the scheduler at orchestration.dask_address, or a LocalCluster)."""
     if config.task_runner != "dask":
-        yield local_map
+        yield LocalExecutor()
         return
     from_prefect = _prefect_dask_client()
     if from_prefect is not None:
         with from_prefect() as client:
-            yield dask_mapper(client)
+            yield DaskExecutor(client)
         return
     from distributed import Client, LocalCluster
 
     if config.dask_address:
         with Client(config.dask_address) as client:
-            yield dask_mapper(client)
+            yield DaskExecutor(client)
         return
-    with LocalCluster(n_workers=config.dask_workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with Client(cluster) as client:
-            yield dask_mapper(client)
+    with LocalCluster(
+        n_workers=config.dask_workers, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, Client(cluster) as client:
+        yield DaskExecutor(client)

@@ -73,6 +73,14 @@ class Layout:
         return self.root / "reports/optimize_metrics.json"
 
     @property
+    def customer_plan(self) -> Path:
+        return self.root / "data/processed/customer_plan.parquet"
+
+    @property
+    def allocate_metrics(self) -> Path:
+        return self.root / "reports/allocate_metrics.json"
+
+    @property
     def assignments(self) -> Path:
         return self.root / "data/published/assignments.csv"
 

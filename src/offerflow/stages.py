@@ -13,7 +13,7 @@ from typing import Callable
 from offerflow.config import Params
 from offerflow.io import Layout
 
-STAGES = ("simulate", "validate", "train", "probabilities", "optimize", "publish")
+STAGES = ("simulate", "validate", "train", "probabilities", "optimize", "allocate", "publish")
 
 
 def layout_for(params: Params) -> Layout:
@@ -30,6 +30,12 @@ def run_optimize(params: Params, layout: Layout) -> dict:
     from offerflow.optimize.stage import run_optimize as optimize_stage
 
     return optimize_stage(params, layout)
+
+
+def run_allocate(params: Params, layout: Layout) -> dict:
+    from offerflow.optimize.customer_stage import run_allocate as allocate_stage
+
+    return allocate_stage(params, layout)
 
 
 def run_publish(params: Params, layout: Layout) -> dict:
@@ -62,6 +68,7 @@ RUNNERS: dict[str, Callable[[Params, Layout], dict]] = {
     "train": run_train,
     "probabilities": run_probabilities,
     "optimize": run_optimize,
+    "allocate": run_allocate,
     "publish": run_publish,
 }
 
@@ -108,8 +115,9 @@ def stage_deps(stage: str, params: Params, layout: Layout) -> list[Path]:
         "train": customers + history + [layout.validation_summary],
         "probabilities": customers + truth + [layout.model],
         "optimize": customers + truth + optimize_table_deps(params, layout),
+        "allocate": [layout.customer_probabilities],
         "publish": customers + history + truth + optimize_table_deps(params, layout)
-        + [layout.model, layout.segment_plan, layout.optimize_metrics],
+        + [layout.model, layout.segment_plan, layout.optimize_metrics, layout.customer_plan],
     }[stage]
     if stage == "validate" and params.optimize.probability_table != "learned":
         deps.append(params.path(params.optimize.probability_table))
@@ -124,6 +132,7 @@ def stage_outs(stage: str, params: Params, layout: Layout) -> list[Path]:
         "train": [layout.model, layout.model_metadata, layout.train_metrics],
         "probabilities": [layout.customer_probabilities, layout.segment_probabilities],
         "optimize": [layout.segment_plan, layout.optimize_metrics],
+        "allocate": [layout.customer_plan, layout.allocate_metrics],
         "publish": [layout.assignments, layout.publish_metrics],
     }[stage]
 
@@ -135,6 +144,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "train": ("data", "arms", "train"),
     "probabilities": ("data", "arms", "probabilities"),
     "optimize": ("data", "arms", "optimize"),
+    "allocate": ("arms", "optimize", "allocate", "orchestration.task_runner"),
     # the run id is a lineage hash over everything that shaped the plan
-    "publish": ("data", "arms", "simulate", "train", "probabilities", "optimize", "publish"),
+    "publish": ("data", "arms", "simulate", "train", "probabilities", "optimize", "allocate", "publish"),
 }

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from offerflow.distributed import local_map
+from offerflow.distributed import LocalExecutor, local_map
 
 EXACT_FINISH = 200_000  # candidates left in the search bracket before finishing exactly by sorting
 
@@ -172,13 +172,17 @@ def allocate_customers(
     cost: np.ndarray,
     budget: float,
     partition_rows: int = 1_000_000,
-    mapper: Callable = local_map,
-    build: Callable | None = None,
+    executor=None,
 ) -> CustomerAllocation:
-    """Best offer per customer (rows of value/cost) with total expected cost <= budget."""
+    """Best offer per customer (rows of value/cost) with total expected cost <= budget.
+
+    Partitions are built and scanned by `executor` (offerflow.distributed: in process or on Dask);
+    the partition size, not the executor, fixes the arithmetic, so both give the same allocation.
+    """
+    executor = executor or LocalExecutor()
     bounds = partition_bounds(len(value), partition_rows)
-    parts = [build_partition(value[a:b], cost[a:b]) for a, b in bounds] if build is None else build(bounds)
-    return allocate_partitions(parts, budget, mapper)
+    parts = executor.build(build_partition, [value[a:b] for a, b in bounds], [cost[a:b] for a, b in bounds])
+    return allocate_partitions(parts, budget, executor.map)
 
 
 def allocate_partitions(parts, budget: float, mapper: Callable = local_map) -> CustomerAllocation:
