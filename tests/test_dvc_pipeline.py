@@ -1,5 +1,5 @@
 """dvc.yaml agrees with the code, and `dvc repro` runs, is a no-op when nothing changed, and reruns
-only optimize and publish when only the budget changes."""
+only optimize, allocate and publish when only the budget changes."""
 
 from __future__ import annotations
 
@@ -85,5 +85,5 @@ def test_dvc_repro_runs_everything_then_nothing_then_only_what_the_budget_affect
 
     set_params(project, optimize__budget=8000)
     third = dvc(project, "repro")
-    assert ran_stages(third.stdout) == {"optimize", "publish"}
+    assert ran_stages(third.stdout) == {"optimize", "allocate", "publish"}
     assert "up to date" in dvc(project, "status").stdout

@@ -18,6 +18,8 @@ DETERMINISTIC_OUTPUTS = (
     "data/processed/segment_probabilities.csv",
     "data/processed/segment_plan.csv",
     "reports/optimize_metrics.json",
+    "data/processed/customer_plan.parquet",
+    "reports/allocate_metrics.json",
     "data/published/assignments.csv",
     "reports/publish_metrics.json",
 )
@@ -83,13 +85,13 @@ def test_rerun_after_a_failure_resumes_at_the_failed_stage(project, monkeypatch)
 
     resumed = CountingRunners(monkeypatch)
     offer_allocation(params_file=str(project / "params.yaml"))
-    assert resumed.calls == {"optimize": 1, "publish": 1}
+    assert resumed.calls == {"optimize": 1, "allocate": 1, "publish": 1}
 
-    # only the budget changes: only optimize and publish recompute
+    # only the budget changes: only the stages that read it recompute
     set_params(project, optimize__budget=8000)
     budget_only = CountingRunners(monkeypatch)
     summary = offer_allocation(params_file=str(project / "params.yaml"))
-    assert budget_only.calls == {"optimize": 1, "publish": 1}
+    assert budget_only.calls == {"optimize": 1, "allocate": 1, "publish": 1}
     assert summary["budget"] == 8000
 
 
