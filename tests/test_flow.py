@@ -51,6 +51,37 @@ def test_flow_dvc_and_cli_give_byte_identical_allocations(tmp_path):
         assert len(digests) == 1, f"{relative} differs between flow, dvc repro and offerflow run"
 
 
+def latest_artifact(key: str):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC, limit=1
+        )
+    return found[0] if found else None
+
+
+@pytest.mark.slow
+def test_flow_leaves_summary_plan_and_failure_artifacts(project):
+    from offerflow.flows import offer_allocation
+
+    summary = offer_allocation(params_file=str(project / "params.yaml"))
+    markdown = latest_artifact("offer-allocation-summary")
+    assert markdown is not None and summary["run_id"] in markdown.data
+    assert "Cost per incremental conversion" in markdown.data
+    plan = latest_artifact("offer-allocation-plan")
+    assert plan is not None and "segment_id" in str(plan.data)
+
+    table = project / "data/external/visit_probability.csv"
+    table.write_text(table.read_text().replace("0.29", "1.29", 1))
+    with pytest.raises(Exception, match="prob_dm3"):
+        offer_allocation(params_file=str(project / "params.yaml"))
+    failure = latest_artifact("offerflow-validate-failure")
+    assert failure is not None and "prob_dm3" in failure.data and "1.29" in failure.data
+
+
 class CountingRunners:
     """Wrap the stage runners to count calls and inject failures (the flow runs in this process)."""
 

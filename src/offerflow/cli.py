@@ -154,7 +154,8 @@ def exit_code_for(error: BaseException) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pyomo").setLevel(logging.WARNING)
+    for noisy in ("pyomo", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         return dispatch(args)

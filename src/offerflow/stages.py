@@ -89,6 +89,7 @@ def pipeline_summary(params: Params) -> dict:
         "expected_incremental_conversions": optimize.get("objective"),
         "expected_coupon_cost": optimize.get("expected_cost"),
         "cost_per_incremental_conversion": optimize.get("cost_per_incremental_conversion"),
+        "recommended_budget": optimize.get("recommended_budget"),
         "run_id": publish.get("run_id"),
         "published_to": [str(Path(layout.assignments).relative_to(params.root)), publish.get("target")],
     }
