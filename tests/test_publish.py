@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
+import hashlib
 import sqlite3
 import subprocess
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -13,72 +12,28 @@ import pandas as pd
 import pytest
 
 from offerflow.config import Params, load_params
-from offerflow.io import Layout, file_sha256, read_json, write_csv, write_json
+from offerflow.io import Layout, read_json, write_csv
 from offerflow.publish import (
     ALREADY_PUBLISHED,
     PUBLISHED,
-    AssignmentStore,
     PlanError,
     assign_from_plan,
     largest_remainder_counts,
+    open_store as open_target_store,
+    resolve_target,
     run_publish,
 )
 from offerflow.publish import store as store_module
-
-REPO = Path(__file__).resolve().parents[1]
-ARMS = ["dm1", "dm2", "dm3"]
-COST = {"dm1": 0.0, "dm2": 10.0, "dm3": 20.0}
-SEGMENT_COLUMNS = ["age_cat", "freq_cat"]
-# Segment i gets SHARE_PATTERNS[i % 4]; the patterns include a tie (1/3 each) and a 0.5 remainder.
-SHARE_PATTERNS = [(0.5, 0.3, 0.2), (0.1, 0.1, 0.8), (1 / 3, 1 / 3, 1 / 3), (0.2, 0.45, 0.35)]
-
-
-def exact_hamilton(total: int, shares: list[float]) -> list[int]:
-    """Reference apportionment in exact rational arithmetic (ties to the earlier arm)."""
-    exact = [Fraction(s) for s in shares]
-    quotas = [Fraction(total) * s / sum(exact) for s in exact]
-    counts = [q.numerator // q.denominator for q in quotas]
-    order = sorted(range(len(shares)), key=lambda i: (-(quotas[i] - counts[i]), i))
-    for i in order[: total - sum(counts)]:
-        counts[i] += 1
-    return counts
-
-
-def make_project(root: Path, **overrides) -> Params:
-    """A throwaway project: params.yaml and the example inputs copied into `root`."""
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "params.yaml", root / "params.yaml")
-    shutil.copytree(REPO / "data" / "external", root / "data" / "external")
-    (root / "expectations").mkdir(exist_ok=True)
-    return load_params(root / "params.yaml", overrides=overrides or None)
-
-
-def write_plan(params: Params, layout: Layout) -> pd.DataFrame:
-    """A valid segment plan for the example customers, in the optimize stage's long format."""
-    customers = pd.read_csv(params.path(params.data.customers))
-    table = pd.read_csv(params.path(params.data.true_probabilities))
-    sizes = customers.groupby(SEGMENT_COLUMNS).size().rename("n_customers").reset_index()
-    segments = table.merge(sizes, on=SEGMENT_COLUMNS, how="left").sort_values("segment_id")
-    rows = []
-    for i, segment in enumerate(segments.itertuples(index=False)):
-        n = int(segment.n_customers)
-        for arm, share in zip(ARMS, SHARE_PATTERNS[i % len(SHARE_PATTERNS)]):
-            p = getattr(segment, f"prob_{arm}")
-            rows.append({
-                "segment_id": segment.segment_id, "age_cat": segment.age_cat, "freq_cat": segment.freq_cat,
-                "n_customers": n, "offer": arm, "share": share, "expected_customers": n * share, "prob": p,
-                "expected_conversions": n * share * p,
-                "expected_incremental_conversions": n * share * (p - segment.prob_dm1),
-                "expected_cost": COST[arm] * n * share * p,
-            })
-    plan = pd.DataFrame(rows)
-    write_csv(plan, layout.segment_plan)
-    write_json(
-        {"objective": float(plan["expected_conversions"].sum()), "expected_cost": float(plan["expected_cost"].sum()),
-         "budget": 10000.0, "solver": {"name": "appsi_highs", "termination": "optimal"}},
-        layout.optimize_metrics,
-    )
-    return plan
+from offerflow.publish.lineage import file_md5
+from test_publish_support import (
+    ARMS,
+    COST,
+    REPO,
+    SEGMENT_COLUMNS,
+    exact_hamilton,
+    make_project,
+    write_plan,
+)
 
 
 @pytest.fixture
@@ -88,15 +43,15 @@ def project(tmp_path: Path) -> tuple[Params, Layout, pd.DataFrame]:
     return params, layout, write_plan(params, layout)
 
 
-def open_store(params: Params) -> AssignmentStore:
-    return AssignmentStore(f"sqlite:///{params.path(params.publish.sqlite_path)}")
+def open_store(params: Params):
+    return open_target_store(resolve_target(params))
 
 
 def snapshot(params: Params, layout: Layout) -> dict[str, str | None]:
     """Content hashes of everything publish writes (database files included)."""
     database = params.path(params.publish.sqlite_path)
     paths = [layout.assignments, layout.publish_metrics, database, Path(f"{database}-wal")]
-    return {str(p): file_sha256(p) if p.exists() else None for p in paths}
+    return {str(p): file_md5(p) if p.exists() else None for p in paths}
 
 
 # --- largest remainder --------------------------------------------------------------------------
@@ -198,12 +153,12 @@ def test_assign_rejects_customers_the_plan_does_not_cover():
         assign_from_plan(small_plan(), customers, seed=1)
 
 
-# --- publish stage ------------------------------------------------------------------------------
+# --- publish stage (SQLite) ---------------------------------------------------------------------
 
 def test_publish_writes_database_csv_and_metrics(project):
     params, layout, plan = project
     result = run_publish(params, layout)
-    assert result["status"] == PUBLISHED
+    assert result["status"] == PUBLISHED and result["current_run_id"] == result["run_id"]
     run_id = result["run_id"]
     csv = pd.read_csv(layout.assignments)
     assert list(csv.columns) == ["run_id", "customer_id", "segment_id", "offer", "predicted_probability", "expected_cost"]
@@ -215,16 +170,20 @@ def test_publish_writes_database_csv_and_metrics(project):
         assert store.current_run_id() == run_id
         assert store.assignment_count() == 5000
         stored = store.read_assignments(run_id)
+        view = store.read_current_view()
         record = store.run(run_id)
-    stored["customer_id"] = stored["customer_id"].astype("int64")
+        events = store.events()
+    for frame in (stored, view):
+        frame["customer_id"] = frame["customer_id"].astype("int64")
     stored = stored.sort_values("customer_id").reset_index(drop=True)
-    pd.testing.assert_frame_equal(stored, csv.drop(columns="run_id"), check_dtype=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(stored, csv.drop(columns="run_id"), check_dtype=False, rtol=1e-12)
+    view = view.sort_values("customer_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(view[csv.columns], csv, check_dtype=False, rtol=1e-12)
 
-    assert record["status"] == "complete" and record["row_count"] == 5000
-    assert record["input_hashes"]["customers"] == file_sha256(REPO / "data/external/customers.csv")
-    assert record["input_hashes"]["segment_plan"] == file_sha256(layout.segment_plan)
-    assert record["input_hashes"]["history"] is None  # not simulated in this project
-    assert record["model_sha256"] is None and record["git_revision"] is None
+    assert record["status"] == "complete" and record["row_count"] == 5000 and record["is_current"]
+    assert record["source"] == "segment_plan"
+    assert [(e["kind"], e["run_id"], e["previous_run_id"]) for e in events] == [("publish", run_id, None)]
+    assert record["model_md5"] is None and record["git_revision"] is None
     assert record["solver_status"] == "optimal"
     assert record["objective"] == pytest.approx(plan["expected_conversions"].sum())
 
@@ -243,6 +202,23 @@ def test_publish_writes_database_csv_and_metrics(project):
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_input_hashes_are_recorded_as_dvc_records_them(project):
+    from dvc_data.hashfile.hash import file_md5 as dvc_file_md5
+
+    params, layout, _ = project
+    run_id = run_publish(params, layout)["run_id"]
+    with open_store(params) as store:
+        record = store.run(run_id)
+    hashes = record["input_hashes"]
+    assert set(hashes) == {"customers", "history", "true_probabilities", "probability_table", "segment_plan"}
+    assert hashes["history"] is None and hashes["probability_table"] is None  # not produced in this project
+    for role, relative in [("customers", "data/external/customers.csv"), ("true_probabilities", "data/external/visit_probability.csv"),
+                           ("segment_plan", "data/processed/segment_plan.csv")]:
+        path = params.root / relative
+        assert hashes[role] == {"path": relative, "md5": dvc_file_md5(str(path)), "size": path.stat().st_size}
+    assert hashes["customers"]["md5"] == file_md5(REPO / "data/external/customers.csv")
+
+
 def test_publishing_twice_changes_nothing_and_is_byte_identical(project, tmp_path):
     params, layout, _ = project
     first = run_publish(params, layout)
@@ -254,6 +230,7 @@ def test_publishing_twice_changes_nothing_and_is_byte_identical(project, tmp_pat
     with open_store(params) as store:
         assert store.run_ids() == [first["run_id"]]
         assert store.assignment_count() == 5000
+        assert len(store.events()) == 1  # the repeat wrote no event either
 
     # Another checkout of the same inputs names the same run and writes the same bytes.
     other_params = make_project(tmp_path / "elsewhere")
@@ -278,6 +255,9 @@ def test_new_seed_is_a_new_current_run_and_republishing_the_old_one_restores_it(
     with open_store(params) as store:
         assert store.current_run_id() == first["run_id"]
         assert store.assignment_count() == 10_000
+        kinds = [(e["kind"], e["run_id"], e["previous_run_id"]) for e in store.events()]
+    assert kinds == [("publish", first["run_id"], None), ("publish", second["run_id"], first["run_id"]),
+                     ("republish", first["run_id"], second["run_id"])]
 
 
 def test_lineage_follows_model_file_and_git_revision(project, tmp_path):
@@ -289,7 +269,7 @@ def test_lineage_follows_model_file_and_git_revision(project, tmp_path):
     with_model = run_publish(params, layout)
     assert with_model["run_id"] != plain
     with open_store(params) as store:
-        assert store.run(with_model["run_id"])["model_sha256"] == file_sha256(layout.model)
+        assert store.run(with_model["run_id"])["model_md5"] == hashlib.md5(b"model bytes").hexdigest()
 
     repo = make_project(tmp_path / "gitproject")
     git = ["git", "-C", str(repo.root), "-c", "user.name=t", "-c", "user.email=t@example.com"]
@@ -333,13 +313,13 @@ def test_failure_inside_the_transaction_leaves_the_previous_run_current(project,
     params, layout, _ = project
     first = run_publish(params, layout)
     before = snapshot(params, layout)
-    real_insert = store_module._insert_assignments
+    real_load = store_module.bulk_load
 
-    def insert_half_then_fail(connection, rows):
-        real_insert(connection, rows[: len(rows) // 2])
+    def load_half_then_fail(connection, table, rows):
+        real_load(connection, table, rows.slice(0, len(rows) // 2))
         raise RuntimeError("connection lost mid-publish")
 
-    monkeypatch.setattr(store_module, "_insert_assignments", insert_half_then_fail)
+    monkeypatch.setattr(store_module, "bulk_load", load_half_then_fail)
     reseeded = load_params(params.root / "params.yaml", overrides={"publish.seed": 12})
     with pytest.raises(RuntimeError, match="connection lost"):
         run_publish(reseeded, layout)
@@ -347,10 +327,11 @@ def test_failure_inside_the_transaction_leaves_the_previous_run_current(project,
         assert store.run_ids() == [first["run_id"]]
         assert store.current_run_id() == first["run_id"]
         assert store.assignment_count() == 5000
+        assert len(store.events()) == 1
     assert {k: v for k, v in snapshot(params, layout).items() if "sqlite" not in k} == {
         k: v for k, v in before.items() if "sqlite" not in k}
 
-    monkeypatch.setattr(store_module, "_insert_assignments", real_insert)
+    monkeypatch.setattr(store_module, "bulk_load", real_load)
     retried = run_publish(reseeded, layout)
     assert retried["status"] == PUBLISHED
     with open_store(params) as store:

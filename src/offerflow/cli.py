@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(serve)
     serve.add_argument("--no-schedule", action="store_true", help="serve without the cron schedule (runs on demand)")
+    from offerflow.publish import commands as publish_commands
+
+    publish_commands.add_commands(commands)
     return parser
 
 
@@ -119,6 +122,10 @@ def run_pipeline(params: Params, from_stage: str | None = None, progress: bool =
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    from offerflow.publish import commands as publish_commands
+
+    if args.command in publish_commands.COMMANDS:
+        return publish_commands.dispatch(args)
     params = load(args)
     if args.command == "run":
         print_summary(run_pipeline(params, args.from_stage, progress=not args.no_progress))

@@ -118,7 +118,8 @@ def stage_deps(stage: str, params: Params, layout: Layout) -> list[Path]:
         "optimize": customers + truth + optimize_table_deps(params, layout),
         "allocate": [layout.customer_probabilities],
         "publish": customers + history + truth + optimize_table_deps(params, layout)
-        + [layout.model, layout.segment_plan, layout.optimize_metrics, layout.customer_plan],
+        + [layout.model, layout.segment_plan, layout.optimize_metrics, layout.customer_plan,
+           layout.allocate_metrics, layout.customer_probabilities],
     }[stage]
     if stage == "validate" and params.optimize.probability_table != "learned":
         deps.append(params.path(params.optimize.probability_table))

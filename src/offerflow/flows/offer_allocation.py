@@ -20,7 +20,11 @@ from offerflow.config import load_params
 from offerflow.flows.caching import StageInputs
 from offerflow.stages import STAGES, layout_for, pipeline_summary, run_stage, stage_outs
 
-PERMANENT_ERRORS = {"ConfigError", "DataValidationError", "InputFileError", "InfeasiblePlanError"}
+# failures that repeat identically on retry; PublishTargetError (database unreachable) stays transient
+PERMANENT_ERRORS = {
+    "ConfigError", "DataValidationError", "InputFileError", "InfeasiblePlanError", "PlanError", "StoreError",
+    "ProbabilityTableError",
+}
 
 
 def retry_only_transient(task_, task_run, state) -> bool:

@@ -1,38 +1,32 @@
-"""The publish stage: segment plan + customers -> per-customer assignments in the database and on disk.
+"""The publish stage: a plan + customers -> per-customer assignments in the target and on disk.
 
-The run id is a hash of what determines the assignment (the allocation params, the input files'
-contents, the seed), never of time or place, so `dvc repro`, a Prefect flow or a colleague's
-clone with the same inputs all name the same run, and publishing it again changes nothing.
+Order is what makes it safe: the target's credentials are resolved and every input is checked
+before anything is written; the target's transaction comes next (all or nothing); the DVC
+outputs (assignments.csv, publish_metrics.json) are replaced atomically only after it committed.
+A failure anywhere leaves the previous publication current.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import subprocess
+import logging
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import URL
 
 from offerflow.config import Params
-from offerflow.io import CUSTOMER_ID, Layout, file_sha256, read_customers, read_json, read_table, write_csv, write_json
-from offerflow.publish.assign import (
-    OFFER,
-    PlanError,
-    assign_from_plan,
-    check_plan,
-    plan_segments,
-    segment_mismatches,
-)
-from offerflow.publish.store import AssignmentStore, RunRecord, describe_url
+from offerflow.io import CUSTOMER_ID, Layout, read_customers, read_json, read_table, write_csv, write_json
+from offerflow.publish.assign import OFFER, PlanError, assign_from_plan, check_plan, plan_segments, segment_mismatches
+from offerflow.publish.customer_plan import PROBABILITY, assign_from_customer_plan
+from offerflow.publish.lineage import RunRecord, file_md5, git_revision, hash_files, make_run_id
+from offerflow.publish.target import open_store, resolve_target
 from offerflow.segments import SEGMENT_ID, attach_segment_ids
 
-# Params that change which customer gets which offer (through the plan or the shuffle). Paths of
-# outputs and the publish target are left out: where a run is written does not change the run.
-ALLOCATION_PARAMS = ("data", "arms", "simulate", "train", "probabilities", "optimize", "publish.seed")
-RUN_ID_LENGTH = 16
+log = logging.getLogger("offerflow.publish")
+
+# Params that change which customer gets which offer (through the plan or the shuffle). Output
+# paths and the target are left out: where a run is written does not change the run.
+ALLOCATION_PARAMS = ("data", "arms", "simulate", "train", "probabilities", "optimize", "publish.seed", "publish.source")
 MAX_LISTED_PROBLEMS = 10
 
 
@@ -40,81 +34,57 @@ def lineage_files(params: Params, layout: Layout) -> dict[str, Path | None]:
     """Input files whose contents determine the assignment, by role (None: not used in this setup)."""
     true_table = params.data.true_probabilities
     table = params.optimize.probability_table
-    return {
+    files: dict[str, Path | None] = {
         "customers": params.path(params.data.customers),
         "history": params.path(params.data.history),
         "true_probabilities": params.path(true_table) if true_table is not None else None,
-        "probability_table": layout.segment_probabilities if table == "learned" else params.path(table),
-        "segment_plan": layout.segment_plan,
     }
+    if params.publish.source == "customer_plan":
+        files["customer_probabilities"] = layout.customer_probabilities
+        files["customer_plan"] = params.path(params.publish.customer_plan)
+    else:
+        files["probability_table"] = layout.segment_probabilities if table == "learned" else params.path(table)
+        files["segment_plan"] = layout.segment_plan
+    return files
 
 
-def hash_files(files: dict[str, Path | None]) -> dict[str, str | None]:
-    """sha256 per role; a role whose file does not exist (e.g. no history when a table is given) is None."""
-    return {role: file_sha256(path) if path is not None and path.is_file() else None for role, path in files.items()}
+def read_optimize_metrics(path: Path, need_solver: bool = True) -> dict[str, Any]:
+    """The optimizer's objective, expected cost, budget and solver status; a missing key names the file.
 
-
-def git_revision(root: Path) -> str | None:
-    """HEAD of the git repository holding the project, or None outside git (or without any commit)."""
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", "HEAD"],
-            capture_output=True, text=True, timeout=15, check=False,
-        )
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        return None
-    revision = done.stdout.strip()
-    return revision if done.returncode == 0 and revision else None
-
-
-def make_run_id(params_hash: str, input_hashes: dict[str, str | None], model_sha256: str | None, seed: int) -> str:
-    """Short content hash of everything the assignment depends on: same inputs, same run id."""
-    blob = json.dumps(
-        {"params": params_hash, "inputs": input_hashes, "model": model_sha256, "seed": seed},
-        sort_keys=True, separators=(",", ":"),
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:RUN_ID_LENGTH]
-
-
-def read_optimize_metrics(path: Path) -> dict[str, Any]:
-    """The optimizer's objective, expected cost, budget and solver status; a missing key names the file."""
+    The customer-level allocator reports no solver but a certified optimality gap: its status
+    becomes "relative gap <value>" (need_solver=False).
+    """
     if not path.is_file():
-        raise PlanError(f"{path}: optimize metrics not found (run the optimize stage first)")
+        raise PlanError(f"{path}: plan metrics not found (run the stage that writes the plan first)")
     metrics = read_json(path)
     for key in ("objective", "expected_cost"):
         if not isinstance(metrics.get(key), (int, float)):
             raise PlanError(f"{path}: key {key!r} must be a number, got {metrics.get(key)!r}")
     solver = metrics.get("solver")
-    if not isinstance(solver, dict) or "termination" not in solver:
-        raise PlanError(f"{path}: key 'solver' must hold 'name' and 'termination', got {solver!r}")
-    return metrics
+    if isinstance(solver, dict) and "termination" in solver:
+        return metrics
+    if not need_solver and isinstance(metrics.get("relative_gap"), (int, float)):
+        return {**metrics, "solver": {"termination": f"relative gap {metrics['relative_gap']:.3g}"}}
+    raise PlanError(f"{path}: key 'solver' must hold 'name' and 'termination', got {solver!r}")
 
 
-def build_run_record(params: Params, layout: Layout, optimize: dict[str, Any]) -> RunRecord:
+def build_run_record(params: Params, layout: Layout, optimize: dict[str, Any] | None, assigned: pd.DataFrame) -> RunRecord:
     """Lineage of this publication; its hashes (not the clock) make the run id."""
     params_hash = params.params_hash(*ALLOCATION_PARAMS)
-    inputs = hash_files(lineage_files(params, layout))
-    model = file_sha256(layout.model) if layout.model.is_file() else None
+    inputs = hash_files(lineage_files(params, layout), params.root)
+    model = file_md5(layout.model) if layout.model.is_file() else None
+    solver = (optimize or {}).get("solver") or {}
     return RunRecord(
         run_id=make_run_id(params_hash, inputs, model, params.publish.seed),
         params_hash=params_hash,
         input_hashes=inputs,
-        model_sha256=model,
+        model_md5=model,
         git_revision=git_revision(params.root),
-        solver_status=str(optimize["solver"]["termination"]),
-        objective=float(optimize["objective"]),
-        expected_cost=float(optimize["expected_cost"]),
+        solver_status=str(solver["termination"]) if "termination" in solver else None,
+        objective=float(optimize["objective"]) if optimize else None,
+        expected_cost=float(optimize["expected_cost"]) if optimize else round(float(assigned["expected_cost"].sum()), 6),
+        source=params.publish.source,
     )
-
-
-def database_url(params: Params) -> str:
-    """SQLAlchemy URL of the publish target (an absolute SQLite path, so the working dir does not matter)."""
-    return URL.create("sqlite", database=str(params.path(params.publish.sqlite_path).resolve())).render_as_string()
-
-
-def target_description(params: Params) -> str:
-    """The target as configured (relative path, no password): identical on every machine."""
-    return describe_url(URL.create("sqlite", database=str(params.publish.sqlite_path)).render_as_string())
 
 
 def order_plan_offers(plan: pd.DataFrame, arms: list[str], source: str) -> pd.DataFrame:
@@ -150,44 +120,78 @@ def customers_with_plan_segments(params: Params, plan: pd.DataFrame, plan_source
     return attach_segment_ids(customers, catalog, columns)
 
 
-def publish_metrics(record: RunRecord, assigned: pd.DataFrame, optimize: dict[str, Any], arms: list[str], target: str) -> dict[str, Any]:
-    """Metrics file content: only values fixed by the inputs, so reruns write identical bytes."""
-    counts = assigned[OFFER].value_counts()
-    return {
-        "run_id": record.run_id,
-        "rows": int(len(assigned)),
-        "offer_counts": {arm: int(counts.get(arm, 0)) for arm in arms},
-        "objective": record.objective,
-        "expected_cost": record.expected_cost,
-        "assigned_expected_cost": round(float(assigned["expected_cost"].sum()), 6),
-        "budget": optimize.get("budget"),
-        "solver_status": record.solver_status,
-        "target": target,
-    }
-
-
-def run_publish(params: Params, layout: Layout) -> dict[str, Any]:
-    """Publish the segment plan as customer assignments; returns the metrics plus status and revision.
-
-    Order matters for failure safety: every check runs before anything is written, the database
-    transaction comes next (all or nothing), and the files are replaced atomically only after it
-    committed, so a failure anywhere leaves the previous publication in place.
-    """
+def assignments_from_segment_plan(params: Params, layout: Layout) -> tuple[pd.DataFrame, dict[str, Any]]:
     plan_path = layout.segment_plan
     plan = read_table(plan_path)
     check_plan(plan, str(plan_path))
     plan = order_plan_offers(plan, params.arms.names, str(plan_path))
     optimize = read_optimize_metrics(layout.optimize_metrics)
     customers = customers_with_plan_segments(params, plan, plan_path)
-    assigned = assign_from_plan(plan, customers, params.publish.seed)
-    record = build_run_record(params, layout, optimize)
+    return assign_from_plan(plan, customers, params.publish.seed), optimize
 
-    database = params.path(params.publish.sqlite_path)
-    database.parent.mkdir(parents=True, exist_ok=True)
-    with AssignmentStore(database_url(params), params.publish.busy_timeout_seconds) as store:
+
+def assignments_from_customer_plan(params: Params, layout: Layout) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """The customer-level allocator's plan, checked against the customer file; its metrics if configured."""
+    from offerflow.modeling import customers_with_segments  # the segment numbering every stage uses
+
+    plan_path = params.path(params.publish.customer_plan)
+    if not plan_path.is_file():
+        raise PlanError(
+            f"publish.source is customer_plan but publish.customer_plan does not exist: {plan_path} "
+            "(run the customer-level allocation first, or set publish.source: segment_plan)"
+        )
+    plan = read_table(plan_path)
+    customers, _ = customers_with_segments(params)
+    _check_customers(customers, list(params.data.segment_columns), params.path(params.data.customers))
+    if PROBABILITY not in plan.columns and layout.customer_probabilities.is_file():
+        probabilities = read_table(layout.customer_probabilities)
+        columns = [c for c in probabilities.columns if c.startswith("prob_")]
+        customers = customers.merge(probabilities[[CUSTOMER_ID, *columns]], on=CUSTOMER_ID, how="left", validate="one_to_one")
+    assigned = assign_from_customer_plan(plan, customers, params.arms.coupon_cost, source=str(plan_path))
+    metrics_path = params.publish.customer_plan_metrics
+    if metrics_path is None:
+        return assigned, None
+    return assigned, read_optimize_metrics(params.path(metrics_path), need_solver=False)
+
+
+def publish_metrics(
+    record: RunRecord, assigned: pd.DataFrame, optimize: dict[str, Any] | None, arms: list[str], target: str
+) -> dict[str, Any]:
+    """Metrics file content: only values fixed by the inputs, so reruns write identical bytes."""
+    counts = assigned[OFFER].value_counts()
+    return {
+        "run_id": record.run_id,
+        "source": record.source,
+        "rows": int(len(assigned)),
+        "offer_counts": {arm: int(counts.get(arm, 0)) for arm in arms},
+        "objective": record.objective,
+        "expected_cost": record.expected_cost,
+        "assigned_expected_cost": round(float(assigned["expected_cost"].sum()), 6),
+        "budget": (optimize or {}).get("budget"),
+        "solver_status": record.solver_status,
+        "target": target,
+    }
+
+
+def run_publish(params: Params, layout: Layout) -> dict[str, Any]:
+    """Publish the plan as customer assignments; returns the metrics plus status, current run and revision."""
+    target = resolve_target(params)
+    if params.publish.source == "customer_plan":
+        assigned, optimize = assignments_from_customer_plan(params, layout)
+    else:
+        assigned, optimize = assignments_from_segment_plan(params, layout)
+    record = build_run_record(params, layout, optimize, assigned)
+
+    if target.kind == "sqlite":
+        params.path(params.publish.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+    with open_store(target) as store:
         status = store.publish(record, assigned)
+        current = store.current_run_id()
+    log.info("publish %s: run %s (%d rows) to %s; current run %s",
+             status, record.run_id, len(assigned), target.description, current)
 
     write_csv(assigned.assign(run_id=record.run_id)[["run_id", *assigned.columns]], layout.assignments)
-    metrics = publish_metrics(record, assigned, optimize, params.arms.names, target_description(params))
+    metrics = publish_metrics(record, assigned, optimize, params.arms.names, target.description)
     write_json(metrics, layout.publish_metrics)
-    return {**metrics, "status": status, "git_revision": record.git_revision, "params_hash": record.params_hash}
+    return {**metrics, "status": status, "current_run_id": current, "git_revision": record.git_revision,
+            "params_hash": record.params_hash}

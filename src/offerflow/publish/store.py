@@ -1,116 +1,60 @@
-"""The publication database: runs, their assignments and a pointer to the current run.
+"""The publication database (SQLite or PostgreSQL): runs, their assignments, the current run, events.
 
-Everything goes through SQLAlchemy Core with a URL, so the same code serves SQLite (the default,
-a file next to the data) and a server database. A publication is one transaction: the run row,
-all its assignment rows and the pointer move commit together or not at all, so readers only ever
-see the previous complete run or the new complete run.
+A publication is one transaction: the run row, all its assignment rows, the current-run pointer
+and the event commit together or not at all, so readers (and the `current_assignments` view)
+only ever see the previous complete run or the new complete run. Publishers are serialized: on
+PostgreSQL by a transaction-scoped advisory lock, on SQLite by BEGIN IMMEDIATE (the write lock),
+so two flows (or a flow and `dvc repro`) never interleave. A killed publisher holds no lock: the
+server releases it with the dead connection, SQLite with the dead process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
-from dataclasses import dataclass
+import re
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
 
 import pandas as pd
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    Column,
-    DateTime,
-    Double,
-    Engine,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    func,
-    insert,
-    make_url,
-    select,
-    update,
-)
+from sqlalchemy import create_engine, event, func, insert, make_url, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
-PUBLISHED = "published"
-ALREADY_PUBLISHED = "already_published"
-COMPLETE = "complete"
-_POINTER_SLOT = 1
-_INSERT_CHUNK_ROWS = 10_000
+from offerflow.publish.bulk import assignment_rows, bulk_load
+from offerflow.publish.lineage import ALREADY_PUBLISHED, COMPLETE, PUBLISHED, RunRecord, StoreError
+from offerflow.publish.schema import POINTER_SLOT, SCHEMA_VERSION, build_tables, migrate, qualified, read_version
+from offerflow.publish.target import PublishTarget, PublishTargetError
 
-metadata = MetaData()
-
-runs = Table(
-    "runs",
-    metadata,
-    Column("run_id", String(64), primary_key=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("status", String(32), nullable=False),
-    Column("params_hash", String(64), nullable=False),
-    Column("input_hashes", Text, nullable=False),
-    Column("model_sha256", String(64)),
-    Column("git_revision", String(64)),
-    Column("solver_status", String(64)),
-    Column("objective", Double),
-    Column("expected_cost", Double),
-    Column("row_count", Integer, nullable=False),
-)
-
-assignments = Table(
-    "assignments",
-    metadata,
-    Column("run_id", String(64), ForeignKey("runs.run_id"), primary_key=True),
-    Column("customer_id", String(255), primary_key=True),
-    Column("segment_id", BigInteger, nullable=False),
-    Column("offer", String(64), nullable=False),
-    Column("predicted_probability", Double, nullable=False),
-    Column("expected_cost", Double, nullable=False),
-)
-
-current_run = Table(
-    "current_run",
-    metadata,
-    Column("slot", Integer, primary_key=True, autoincrement=False),
-    Column("run_id", String(64), ForeignKey("runs.run_id")),
-    Column("published_at", DateTime(timezone=True)),
-    CheckConstraint(f"slot = {_POINTER_SLOT}", name="current_run_single_row"),
-)
+ROLLED_BACK = "rolled_back"
+ALREADY_CURRENT = "already_current"
+CELL_COLUMNS = ["segment_id", "offer", "customers", "expected_conversions", "expected_cost"]
+_T = TypeVar("_T")
 
 
-class StoreError(RuntimeError):
-    """The publication database is inconsistent with what is being published."""
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """Lineage of one publication: what went in (hashes) and what the optimizer promised."""
-
-    run_id: str
-    params_hash: str
-    input_hashes: dict[str, str | None]
-    model_sha256: str | None
-    git_revision: str | None
-    solver_status: str | None
-    objective: float | None
-    expected_cost: float | None
+def iso(value: Any) -> str | None:
+    """A stored timestamp as ISO 8601 UTC (SQLite hands back naive datetimes; they were written in UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-def describe_url(url: str) -> str:
-    """The URL with any password masked: safe for logs, metrics and error messages."""
-    return make_url(url).render_as_string(hide_password=True)
+def _configure_sqlite(engine: Any, busy_timeout_seconds: float) -> None:
+    """WAL (readers never block the writer), a busy timeout, and real transactions.
 
-
-def _configure_sqlite(engine: Engine, busy_timeout_seconds: float) -> None:
-    """WAL (readers never block the writer), a busy timeout, foreign keys, and real transactions.
-
-    The sqlite3 driver's legacy mode delays BEGIN until the first INSERT, so the "is this run
-    already published?" read would sit outside the transaction; SQLAlchemy takes over BEGIN and
+    The sqlite3 driver's legacy mode delays BEGIN until the first INSERT, so "is this run already
+    published?" would be read outside the transaction; SQLAlchemy takes over BEGIN instead, and
     writers use BEGIN IMMEDIATE so the check and the inserts hold one write lock.
     """
 
@@ -129,68 +73,51 @@ def _configure_sqlite(engine: Engine, busy_timeout_seconds: float) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def _assignment_rows(run_id: str, frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Plain Python rows for executemany; customer ids are stored as text so any id type fits."""
-    rows = pd.DataFrame(
-        {
-            "run_id": run_id,
-            "customer_id": frame["customer_id"].astype(str),
-            "segment_id": frame["segment_id"].astype("int64"),
-            "offer": frame["offer"].astype(str),
-            "predicted_probability": frame["predicted_probability"].astype("float64"),
-            "expected_cost": frame["expected_cost"].astype("float64"),
-        }
-    )
-    return rows.to_dict("records")
+def _guarded(action: str) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """Turn driver errors into a PublishTargetError naming the target, with every secret masked.
+
+    The new error is raised after the `except` block has finished, so it carries no chained
+    original exception whose text (or traceback locals) could still hold the password.
+    """
+
+    def wrap(method: Callable[..., _T]) -> Callable[..., _T]:
+        @functools.wraps(method)
+        def guarded(self: "SqlStore", *args: Any, **kwargs: Any) -> _T:
+            try:
+                return method(self, *args, **kwargs)
+            except (DBAPIError, self.driver_error) as error:
+                original = getattr(error, "orig", None) or error
+                message = self.target.mask(f"{type(original).__name__}: {str(original).strip()}")
+            hint = ""
+            if re.search(r"lock timeout|database is locked|LockNotAvailable", message):
+                hint = " (another publisher held the lock longer than publish.busy_timeout_seconds)"
+            raise PublishTargetError(f"cannot {action} {self.target.description}: {message}{hint}")
+
+        return guarded
+
+    return wrap
 
 
-def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+class SqlStore:
+    """Publish runs to, and read them back from, the SQLite or PostgreSQL target."""
 
-
-def _insert_run(connection: Connection, record: RunRecord, row_count: int, now: datetime) -> None:
-    connection.execute(
-        insert(runs).values(
-            run_id=record.run_id,
-            created_at=now,
-            status=COMPLETE,
-            params_hash=record.params_hash,
-            input_hashes=json.dumps(record.input_hashes, sort_keys=True),
-            model_sha256=record.model_sha256,
-            git_revision=record.git_revision,
-            solver_status=record.solver_status,
-            objective=record.objective,
-            expected_cost=record.expected_cost,
-            row_count=row_count,
-        )
-    )
-
-
-def _insert_assignments(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    for chunk in _chunks(rows, _INSERT_CHUNK_ROWS):
-        connection.execute(insert(assignments), chunk)
-
-
-def _point_current(connection: Connection, run_id: str, now: datetime) -> None:
-    moved = connection.execute(
-        update(current_run).where(current_run.c.slot == _POINTER_SLOT).values(run_id=run_id, published_at=now)
-    )
-    if moved.rowcount != 1:
-        raise StoreError("current_run pointer row is missing; the schema was not created by offerflow")
-
-
-class AssignmentStore:
-    """Publish runs to, and read them back from, the database at an SQLAlchemy URL."""
-
-    def __init__(self, url: str, busy_timeout_seconds: float = 30.0) -> None:
-        self.url = url
-        self.engine = create_engine(url)
-        if self.engine.dialect.name == "sqlite":
-            _configure_sqlite(self.engine, busy_timeout_seconds)
+    def __init__(self, target: PublishTarget) -> None:
+        self.target = target
+        url = make_url(target.url)
+        self.dialect = url.get_backend_name()
+        self.tables = build_tables(target.schema if self.dialect == "postgresql" else None, target.prefix)
+        if self.dialect == "postgresql":
+            connect_args: dict[str, Any] = {"connect_timeout": target.connect_timeout_seconds, "application_name": "offerflow"}
+        else:
+            connect_args = {"timeout": target.busy_timeout_seconds}
+        # No pool: connections never outlive a call, so a forked or killed process shares nothing.
+        self.engine = create_engine(url, poolclass=NullPool, connect_args=connect_args)
+        if self.dialect == "sqlite":
+            _configure_sqlite(self.engine, target.busy_timeout_seconds)
+        self.driver_error = self.engine.dialect.loaded_dbapi.Error
         self._writer = self.engine.execution_options(offerflow_write=True)
 
-    def __enter__(self) -> "AssignmentStore":
+    def __enter__(self) -> "SqlStore":
         return self
 
     def __exit__(self, *_exc: Any) -> None:
@@ -199,103 +126,221 @@ class AssignmentStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def ensure_schema(self) -> None:
-        """Create the tables and the pointer row if absent; safe to call on every publish."""
-        metadata.create_all(self._writer, checkfirst=True)
-        try:
-            with self._writer.begin() as connection:
-                exists = connection.execute(select(current_run.c.slot)).first()
-                if exists is None:
-                    connection.execute(insert(current_run).values(slot=_POINTER_SLOT, run_id=None))
-        except IntegrityError:
-            pass  # another process inserted the pointer row first: the state we wanted
+    # --- writing ------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A transaction holding the publisher lock (advisory lock / SQLite write lock)."""
+        with self._writer.begin() as connection:
+            if self.dialect == "postgresql":
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(self.target.busy_timeout_seconds * 1000)}")
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.tables.lock_key()})
+            yield connection
+
+    @_guarded("prepare the publication tables in")
+    def ensure_schema(self) -> str:
+        """Create or migrate the tables and view; "current" when nothing had to change."""
+        return self._ensure_schema()
+
+    def _ensure_schema(self) -> str:
+        with self.engine.connect() as connection:
+            if read_version(connection, self.tables) == SCHEMA_VERSION:
+                return "current"
+        with self._write() as connection:
+            return migrate(connection, self.tables)
+
+    @_guarded("publish to")
     def publish(self, record: RunRecord, frame: pd.DataFrame) -> str:
-        """Write the run, its rows and the pointer in one transaction; "published" or "already_published".
+        """Write the run, its rows, the pointer and an event in one transaction; "published" or "already_published".
 
-        An existing complete run is never rewritten (no duplicate rows); if it is not the current
-        run any more, the pointer moves back to it, because re-running that configuration means
-        "this is what we mail".
+        An existing complete run is never rewritten (no duplicate rows). If it is no longer the
+        current run, publishing it again makes it current (a "republish" event): running a
+        configuration means "this is what we mail".
         """
-        self.ensure_schema()
-        rows = _assignment_rows(record.run_id, frame)
-        now = datetime.now(timezone.utc)
-        try:
-            with self._writer.begin() as connection:
-                existing = connection.execute(
-                    select(runs.c.status, runs.c.row_count).where(runs.c.run_id == record.run_id)
-                ).first()
-                if existing is not None:
-                    self._check_existing(record.run_id, existing, len(rows))
-                    if self._current(connection) != record.run_id:
-                        _point_current(connection, record.run_id, now)
-                    return ALREADY_PUBLISHED
-                _insert_run(connection, record, len(rows), now)
-                _insert_assignments(connection, rows)
-                _point_current(connection, record.run_id, now)
-            return PUBLISHED
-        except IntegrityError:
-            # A concurrent writer committed the same run id between our check and our insert.
-            if self.run(record.run_id) is not None:
+        rows = assignment_rows(record.run_id, frame)
+        self._ensure_schema()
+        tables = self.tables
+        with self._write() as connection:
+            started = utc_now()
+            existing = connection.execute(
+                select(tables.runs.c.status, tables.runs.c.row_count).where(tables.runs.c.run_id == record.run_id)
+            ).first()
+            current = self._pointer(connection)
+            if existing is not None:
+                _check_existing(record.run_id, existing, len(rows))
+                if current != record.run_id:
+                    self._move_pointer(connection, "republish", record.run_id, current, started)
                 return ALREADY_PUBLISHED
-            raise
+            connection.execute(insert(tables.runs).values(**_run_values(record, len(rows), started)))
+            loaded = bulk_load(connection, tables.assignments, rows)
+            if loaded != len(rows):
+                raise StoreError(f"run {record.run_id}: the database loaded {loaded} rows of {len(rows)}; rolled back")
+            self._move_pointer(connection, "publish", record.run_id, current, started)
+        return PUBLISHED
 
-    @staticmethod
-    def _check_existing(run_id: str, existing: Any, row_count: int) -> None:
-        if existing.status != COMPLETE or existing.row_count != row_count:
-            raise StoreError(
-                f"run {run_id} already exists with status={existing.status!r}, row_count={existing.row_count}, "
-                f"but this publication has {row_count} rows: refusing to overwrite a different run with the same id"
+    @_guarded("roll back in")
+    def rollback(self, run_id: str) -> str:
+        """Make an earlier complete run current again, recorded as a "rollback" event."""
+        with self._write() as connection:
+            if read_version(connection, self.tables) is None:
+                raise StoreError(f"no publications in {self.target.description}")
+            started = utc_now()
+            status = connection.execute(select(self.tables.runs.c.status).where(self.tables.runs.c.run_id == run_id)).scalar()
+            if status is None:
+                raise StoreError(f"no run {run_id!r} in {self.target.description}")
+            if status != COMPLETE:
+                raise StoreError(f"run {run_id} has status {status!r}; only complete runs can be made current")
+            current = self._pointer(connection)
+            if current == run_id:
+                return ALREADY_CURRENT
+            self._move_pointer(connection, "rollback", run_id, current, started)
+        return ROLLED_BACK
+
+    def _move_pointer(self, connection: Connection, kind: str, run_id: str, previous: str | None, started: datetime) -> None:
+        tables = self.tables
+        moved = connection.execute(
+            update(tables.current_run).where(tables.current_run.c.slot == POINTER_SLOT).values(run_id=run_id, published_at=started)
+        )
+        if moved.rowcount != 1:
+            raise StoreError(f"{tables.current_run.name}: the pointer row is missing; the table was not created by offerflow")
+        connection.execute(
+            insert(tables.events).values(
+                kind=kind, run_id=run_id, previous_run_id=previous, started_at=started, recorded_at=utc_now()
             )
+        )
 
-    @staticmethod
-    def _current(connection: Connection) -> str | None:
-        return connection.execute(select(current_run.c.run_id).where(current_run.c.slot == _POINTER_SLOT)).scalar()
+    def _pointer(self, connection: Connection) -> str | None:
+        current_run = self.tables.current_run
+        return connection.execute(select(current_run.c.run_id).where(current_run.c.slot == POINTER_SLOT)).scalar()
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        """Whether offerflow ever published here (never creates a database file just by looking)."""
+        if self.dialect == "sqlite" and not Path(make_url(self.target.url).database or "").is_file():
+            return False
+        return self._version() is not None
+
+    @_guarded("read from")
+    def _version(self) -> int | None:
+        with self.engine.connect() as connection:
+            return read_version(connection, self.tables)
+
+    @_guarded("read from")
+    def _read(self, reader: Callable[[Connection], _T], empty: _T) -> _T:
+        if self.dialect == "sqlite" and not Path(make_url(self.target.url).database or "").is_file():
+            return empty
+        with self.engine.connect() as connection:
+            if read_version(connection, self.tables) is None:
+                return empty
+            return reader(connection)
 
     def current_run_id(self) -> str | None:
         """The run readers should use, or None before the first publication."""
-        with self.engine.connect() as connection:
-            if not self.engine.dialect.has_table(connection, "current_run"):
-                return None
-            return self._current(connection)
+        return self._read(self._pointer, None)
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        """The run record as a dict (input_hashes parsed), or None if no such run."""
-        with self.engine.connect() as connection:
-            if not self.engine.dialect.has_table(connection, "runs"):
-                return None
+        """The run record (input_hashes parsed, timestamps ISO, plus is_current), or None."""
+        runs = self.tables.runs
+
+        def read(connection: Connection) -> dict[str, Any] | None:
             row = connection.execute(select(runs).where(runs.c.run_id == run_id)).mappings().first()
-        if row is None:
-            return None
-        record = dict(row)
-        record["input_hashes"] = json.loads(record["input_hashes"])
-        return record
+            return None if row is None else _run_dict(row, self._pointer(connection))
+
+        return self._read(read, None)
+
+    def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Run records, newest first."""
+        runs = self.tables.runs
+
+        def read(connection: Connection) -> list[dict[str, Any]]:
+            query = select(runs).order_by(runs.c.created_at.desc(), runs.c.run_id).limit(limit)
+            current = self._pointer(connection)
+            return [_run_dict(row, current) for row in connection.execute(query).mappings()]
+
+        return self._read(read, [])
 
     def run_ids(self) -> list[str]:
-        with self.engine.connect() as connection:
-            if not self.engine.dialect.has_table(connection, "runs"):
-                return []
-            return list(connection.execute(select(runs.c.run_id).order_by(runs.c.run_id)).scalars())
+        return sorted(record["run_id"] for record in self.runs())
 
     def assignment_count(self, run_id: str | None = None) -> int:
         """Rows of one run (or of all runs): the check that nothing was duplicated or half-written."""
+        assignments = self.tables.assignments
         query = select(func.count()).select_from(assignments)
         if run_id is not None:
             query = query.where(assignments.c.run_id == run_id)
-        with self.engine.connect() as connection:
-            if not self.engine.dialect.has_table(connection, "assignments"):
-                return 0
-            return int(connection.execute(query).scalar_one())
+        return self._read(lambda connection: int(connection.execute(query).scalar_one()), 0)
 
     def read_assignments(self, run_id: str) -> pd.DataFrame:
-        """A run's assignments ordered by customer id (as stored, text)."""
-        query = (
-            select(assignments.c.customer_id, assignments.c.segment_id, assignments.c.offer,
-                   assignments.c.predicted_probability, assignments.c.expected_cost)
-            .where(assignments.c.run_id == run_id)
-            .order_by(assignments.c.customer_id)
-        )
-        with self.engine.connect() as connection:
-            return pd.DataFrame(connection.execute(query).mappings().all(),
-                                columns=["customer_id", "segment_id", "offer", "predicted_probability", "expected_cost"])
+        """A run's assignments ordered by customer id (stored as text)."""
+        a = self.tables.assignments
+        query = select(a.c.customer_id, a.c.segment_id, a.c.offer, a.c.predicted_probability, a.c.expected_cost)
+        query = query.where(a.c.run_id == run_id).order_by(a.c.customer_id)
+        columns = ["customer_id", "segment_id", "offer", "predicted_probability", "expected_cost"]
+        return self._read(lambda c: pd.DataFrame(c.execute(query).all(), columns=columns), pd.DataFrame(columns=columns))
 
+    def read_current_view(self) -> pd.DataFrame:
+        """The `current_assignments` view: what downstream systems read."""
+        def read(connection: Connection) -> pd.DataFrame:
+            view = qualified(connection, self.tables, self.tables.view_name)
+            frame = pd.read_sql_query(text(f"SELECT * FROM {view} ORDER BY customer_id"), connection)
+            return frame
+
+        return self._read(read, pd.DataFrame())
+
+    def offer_segment_cells(self, run_id: str) -> pd.DataFrame:
+        """Per (segment, offer): customers, expected conversions (sum of probabilities), expected cost."""
+        a = self.tables.assignments
+        query = (
+            select(a.c.segment_id, a.c.offer, func.count(), func.sum(a.c.predicted_probability), func.sum(a.c.expected_cost))
+            .where(a.c.run_id == run_id)
+            .group_by(a.c.segment_id, a.c.offer)
+            .order_by(a.c.segment_id, a.c.offer)
+        )
+        return self._read(lambda c: pd.DataFrame(c.execute(query).all(), columns=CELL_COLUMNS), pd.DataFrame(columns=CELL_COLUMNS))
+
+    def events(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Publish, republish and rollback events, oldest first."""
+        events = self.tables.events
+        query = select(events).order_by(events.c.event_id)
+        if run_id is not None:
+            query = query.where(events.c.run_id == run_id)
+
+        def read(connection: Connection) -> list[dict[str, Any]]:
+            rows = connection.execute(query).mappings().all()
+            return [{**row, "started_at": iso(row["started_at"]), "recorded_at": iso(row["recorded_at"])} for row in rows]
+
+        return self._read(read, [])
+
+
+def _check_existing(run_id: str, existing: Any, row_count: int) -> None:
+    if existing.status != COMPLETE or existing.row_count != row_count:
+        raise StoreError(
+            f"run {run_id} already exists with status={existing.status!r}, row_count={existing.row_count}, "
+            f"but this publication has {row_count} rows: refusing to overwrite a different run with the same id"
+        )
+
+
+def _run_values(record: RunRecord, row_count: int, created_at: datetime) -> dict[str, Any]:
+    return {
+        "run_id": record.run_id,
+        "created_at": created_at,
+        "status": COMPLETE,
+        "source": record.source,
+        "params_hash": record.params_hash,
+        "input_hashes": json.dumps(record.input_hashes, sort_keys=True),
+        "model_md5": record.model_md5,
+        "git_revision": record.git_revision,
+        "solver_status": record.solver_status,
+        "objective": record.objective,
+        "expected_cost": record.expected_cost,
+        "row_count": row_count,
+    }
+
+
+def _run_dict(row: Any, current: str | None) -> dict[str, Any]:
+    record = dict(row)
+    record["input_hashes"] = json.loads(record["input_hashes"])
+    record["created_at"] = iso(record["created_at"])
+    record["is_current"] = record["run_id"] == current
+    return record

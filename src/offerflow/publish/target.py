@@ -111,7 +111,7 @@ def normalize_postgres_url(raw: str, origin: str) -> str:
         url = make_url(raw)
     except ArgumentError:
         raise PublishTargetError(f"{origin} does not hold a valid database URL") from None
-    if url.get_backend_name() != "postgresql":
+    if url.get_backend_name() not in ("postgresql", "postgres"):  # postgres:// is what many hosts hand out
         raise PublishTargetError(
             f"{origin} must hold a postgresql:// URL for publish.target postgresql, got {describe_url(raw)}"
         )
