@@ -57,3 +57,20 @@ def test_allocation_on_dask_workers_is_byte_identical_to_in_process(project, das
     assert json.loads(local_metrics)["offer_counts"] == plan["offer"].value_counts().to_dict() | {
         arm: 0 for arm in ("dm1", "dm2", "dm3") if arm not in set(plan["offer"])
     }
+
+
+@pytest.mark.slow
+def test_flow_on_prefect_dask_task_runner_publishes_the_same_allocation(tmp_path):
+    from conftest import copy_project
+    from offerflow.flows.offer_allocation import run_offer_allocation
+
+    plans = {}
+    for runner in ("thread", "dask"):
+        project = copy_project(tmp_path / runner)
+        set_params(project, allocate__partition_rows=1_000, orchestration__task_runner=runner,
+                   orchestration__dask_workers=2, publish__source="customer_plan")
+        summary = run_offer_allocation(params_file=str(project / "params.yaml"))
+        assert summary["run_id"]
+        plans[runner] = [file_sha256(project / name) for name in (
+            "data/processed/customer_plan.parquet", "reports/allocate_metrics.json", "data/published/assignments.csv")]
+    assert plans["thread"] == plans["dask"]

@@ -251,7 +251,9 @@ def test_example_plan_keeps_every_constraint_and_beats_simple_plans():
 
 
 def stage_params(project, **overrides):
-    return load_params(project / "params.yaml", overrides=overrides)
+    """params.yaml without frontier and figures (test_optimize_frontier_risk.py covers those)."""
+    quick = {"optimize.frontier.enabled": False, "optimize.figures": False}
+    return load_params(project / "params.yaml", overrides={**quick, **overrides})
 
 
 def test_run_optimize_on_a_given_table_writes_plan_and_metrics_byte_identically(project):

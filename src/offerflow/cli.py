@@ -131,9 +131,9 @@ def dispatch(args: argparse.Namespace) -> int:
         print_summary(run_pipeline(params, args.from_stage, progress=not args.no_progress))
         return EXIT_OK
     if args.command == "flow":
-        from offerflow.flows import offer_allocation
+        from offerflow.flows.offer_allocation import run_offer_allocation
 
-        print_summary(offer_allocation(params_file=str(args.params), overrides=overrides_of(args) or None))
+        print_summary(run_offer_allocation(params_file=str(args.params), overrides=overrides_of(args) or None))
         return EXIT_OK
     if args.command == "serve":
         from offerflow.flows.deployments import serve_flow

@@ -292,7 +292,7 @@ class OptimizeConfig(_Section):
         if self.frontier.enabled and recommend is not None and recommend.rule == "max_profit":
             needs_value.append("frontier.recommend.rule max_profit")
         if needs_value and self.value_per_conversion is None:
-            raise ValueError(f"{' and '.join(needs_value)} need(s) value_per_conversion (USD per conversion)")
+            raise ValueError(f"{' and '.join(needs_value)} needs optimize.value_per_conversion (USD a conversion is worth)")
         return self
 
 

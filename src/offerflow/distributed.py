@@ -43,17 +43,21 @@ def local_map(function: Callable, *iterables: Sequence, **kwargs: Any) -> list:
 
 
 def _prefect_dask_client():
-    """get_dask_client when running inside a flow whose task runner is prefect-dask's, else None."""
+    """The dask client of the running flow's prefect-dask DaskTaskRunner, else None.
+
+    Stage tasks run inline in the flow process, so prefect_dask.get_dask_client (made for tasks running
+    on workers) finds no global client there; the runner's own client is the one to reuse.
+    """
     try:
-        from prefect.context import FlowRunContext, TaskRunContext
-        from prefect_dask import get_dask_client
+        from prefect.context import FlowRunContext
         from prefect_dask.task_runners import DaskTaskRunner
     except ImportError:
         return None
     flow_context = FlowRunContext.get()
-    if TaskRunContext.get() is None or flow_context is None:
-        return None
-    return get_dask_client if isinstance(flow_context.task_runner, DaskTaskRunner) else None
+    runner = getattr(flow_context, "task_runner", None)
+    if isinstance(runner, DaskTaskRunner):
+        return getattr(runner, "_client", None)
+    return None
 
 
 @contextlib.contextmanager
@@ -63,10 +67,9 @@ def partition_executor(config: OrchestrationConfig) -> Iterator[LocalExecutor | 
     if config.task_runner != "dask":
         yield LocalExecutor()
         return
-    from_prefect = _prefect_dask_client()
-    if from_prefect is not None:
-        with from_prefect() as client:
-            yield DaskExecutor(client)
+    flow_client = _prefect_dask_client()
+    if flow_client is not None:
+        yield DaskExecutor(flow_client)
         return
     from distributed import Client, LocalCluster
 

@@ -19,10 +19,10 @@ def serve_flow(params: Params, params_file: Path | str, overrides: dict[str, Any
     """Block serving the deployment `offer-allocation/<orchestration.deployment_name>`."""
     from prefect.schedules import Cron
 
-    from offerflow.flows import offer_allocation
+    from offerflow.flows.offer_allocation import configured_flow
 
     config = params.orchestration
-    offer_allocation.serve(
+    configured_flow(params).serve(
         name=config.deployment_name,
         schedules=[Cron(config.schedule.cron, timezone=config.schedule.timezone)] if schedule else None,
         parameters=deployment_parameters(params_file, overrides),

@@ -124,3 +124,34 @@ def offer_allocation(params_file: str = "params.yaml", overrides: dict[str, Any]
     summary = pipeline_summary(params)
     publish_artifacts(params, summary)
     return summary
+
+
+def task_runner_for(params):
+    """prefect-dask's DaskTaskRunner when orchestration.task_runner is dask (an existing scheduler at
+    dask_address, else a LocalCluster); the customer-level stage then fans out on its cluster."""
+    config = params.orchestration
+    if config.task_runner != "dask":
+        return None
+    from prefect_dask import DaskTaskRunner
+
+    if config.dask_address:
+        return DaskTaskRunner(address=config.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": config.dask_workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+        }
+    )
+
+
+def configured_flow(params):
+    """The flow with the task runner params.yaml asks for."""
+    runner = task_runner_for(params)
+    return offer_allocation if runner is None else offer_allocation.with_options(task_runner=runner)
+
+
+def run_offer_allocation(params_file: str = "params.yaml", overrides: dict[str, Any] | None = None) -> dict:
+    params = load_params(params_file, overrides=overrides)
+    return configured_flow(params)(params_file=params_file, overrides=overrides)

@@ -1,28 +1,49 @@
 """The segment-level LP: which share of each segment gets which offer, within the coupon budget.
 
-    max  sum_{s,d} N_s (p[s,d] - p[s,control]) x[s,d]      expected incremental conversions
-    s.t. sum_d x[s,d] = 1                        for every s  (every customer gets one offer)
-         sum_{s,d} c_d N_s p[s,d] x[s,d] <= B                 (expected coupon cost; a coupon costs when redeemed)
-         x[s,d] >= min_share                                  (every offer keeps being tested everywhere)
+    max  sum_{s,d} N_s w[s,d] x[s,d]        w: the objective per customer (objectives.py), by default
+                                            incremental conversions p[s,d] - p[s,control]
+    s.t. sum_d x[s,d] = 1                   for every s  (every customer gets one offer)
+         sum_{s,d} c_d N_s p[s,d] x[s,d] <= B          (expected coupon cost; a coupon costs when redeemed)
+         min_share[d] <= x[s,d] <= max_share[d]        (one number or per offer)
+         sum_s N_s x[s,d] <= capacity[d]               (optional, per offer)
 
-Modelled in Pyomo and solved by HiGHS's simplex through Pyomo's APPSI interface. Simplex (not
-PDLP, whose duals had a flipped sign) gives a vertex and exact duals: the budget row's dual is the
-number of extra incremental conversions one more dollar buys. When the budget cannot pay for the
-minimum shares, the min-cost LP with the same constraints names the smallest budget that can.
+Fairness mode first finds the largest common minimum share t (x[s,d] >= t everywhere) the budget
+allows, then maximizes the objective with every minimum share raised to t. When no plan exists,
+the error says why: conflicting share/capacity settings by offer and number, or the smallest
+budget that can pay for the minimum shares (the min-cost LP with the same constraints).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
 
 from offerflow.io import prob_column
+from offerflow.optimize.constraints import (
+    InfeasiblePlanError,
+    ShareBounds,
+    ShareSetting,
+    explain_share_conflicts,
+    share_bounds,
+)
+from offerflow.optimize.lp_model import (
+    HIGHS_OPTIONS,
+    Solution,
+    SolverError,
+    largest_common_share,
+    maximize,
+    minimum_cost,
+)
+from offerflow.optimize.objectives import check_objective, incremental_per_usd, objective_coefficients
 from offerflow.segments import SEGMENT_ID
+
+__all__ = [
+    "InfeasiblePlanError", "ProbabilityTableError", "SegmentPlan", "SolverError", "optimize_segments", "score_plan",
+]
 
 N_CUSTOMERS = "n_customers"
 OFFER = "offer"
@@ -35,26 +56,14 @@ PLAN_COLUMNS = (
     "expected_cost",
 )
 DIGITS = 10  # significant digits kept in outputs: absorbs solver round-off, keeps files byte-stable
-BOUND_SNAP = 1e-9  # a share this close to min_share (or 1) is exactly at that bound
+BOUND_SNAP = 1e-9  # a share this close to a bound is exactly at that bound
 DUAL_NOISE = 1e-9  # |dual| below this is round-off, not a price
-HIGHS_OPTIONS = {"solver": "simplex", "random_seed": 0, "presolve": "on"}
+SHARE_GRID = 1e9  # fairness: the common share is rounded down to this grid so the re-solve stays feasible
 MAX_LISTED = 5
 
 
 class ProbabilityTableError(ValueError):
     """The segment probability table cannot be optimized; names the column and offending rows."""
-
-
-class InfeasiblePlanError(ValueError):
-    """No plan satisfies the constraints; the message says why and the smallest budget that would do."""
-
-    def __init__(self, message: str, smallest_feasible_budget: float | None = None) -> None:
-        super().__init__(message)
-        self.smallest_feasible_budget = smallest_feasible_budget
-
-
-class SolverError(RuntimeError):
-    """HiGHS did not prove optimality (time limit, numerical trouble) or returned an implausible dual."""
 
 
 @dataclass(frozen=True)
@@ -70,9 +79,30 @@ class LPData:
     """The LP's coefficients as arrays (segments x arms), so the model and the reports share them."""
 
     sizes: np.ndarray  # N_s
+    value: np.ndarray  # N_s w[s,d]: the objective if all of s gets d
     gain: np.ndarray  # N_s (p[s,d] - p[s,control]): incremental conversions if all of s gets d
     spend: np.ndarray  # c_d N_s p[s,d]: expected coupon cost if all of s gets d
     conversions: np.ndarray  # N_s p[s,d]
+    prob: np.ndarray  # p[s,d]
+    unit_cost: np.ndarray  # c_d
+
+
+@dataclass(frozen=True)
+class SegmentProblem:
+    """A checked table turned into LP coefficients plus the constraints: solved at many budgets by the frontier."""
+
+    table: pd.DataFrame  # populated segments sorted by segment_id
+    segment_columns: tuple[str, ...]
+    arms: tuple[str, ...]
+    data: LPData
+    bounds: ShareBounds
+    objective: str
+    value_per_conversion: float | None
+    time_limit_seconds: float
+
+    @property
+    def customers(self) -> float:
+        return float(self.data.sizes.sum())
 
 
 def round_significant(value: float, digits: int = DIGITS) -> float:
@@ -84,10 +114,8 @@ def _rows(frame: pd.DataFrame, mask: pd.Series, columns: list[str]) -> list[dict
     return frame.loc[mask, columns].head(MAX_LISTED).to_dict("records")
 
 
-def check_arguments(
-    arms: Sequence[str], control: str, coupon_cost: dict[str, float], budget: float, min_share: float
-) -> None:
-    """Reject arguments no table could fix: unknown control, missing or negative costs, bad budget or min_share."""
+def check_arguments(arms: Sequence[str], control: str, coupon_cost: Mapping[str, float], budget: float) -> None:
+    """Reject arguments no table could fix: unknown control, missing or negative costs, bad budget."""
     if len(arms) < 2 or len(set(arms)) != len(arms):
         raise ValueError(f"arms must be at least two distinct names, got {list(arms)}")
     if control not in arms:
@@ -103,13 +131,6 @@ def check_arguments(
         raise ValueError(f"coupon_cost must be finite and >= 0, got {bad_cost}")
     if not (math.isfinite(budget) and budget >= 0):
         raise ValueError(f"budget must be a finite number >= 0, got {budget!r}")
-    if not (math.isfinite(min_share) and 0 <= min_share <= 1):
-        raise ValueError(f"min_share must be within [0, 1], got {min_share!r}")
-    if min_share * len(arms) > 1 + 1e-12:
-        raise InfeasiblePlanError(
-            f"min_share {min_share:g} x {len(arms)} offers = {min_share * len(arms):.4g} > 1: no segment can give "
-            f"every offer that share, whatever the budget; lower optimize.min_share to at most {1 / len(arms):.4g}"
-        )
 
 
 def check_table(table: pd.DataFrame, segment_columns: Sequence[str], arms: Sequence[str]) -> None:
@@ -143,119 +164,148 @@ def check_table(table: pd.DataFrame, segment_columns: Sequence[str], arms: Seque
         raise ProbabilityTableError("probability table has no segment with customers (n_customers > 0 nowhere)")
 
 
-def lp_data(table: pd.DataFrame, arms: Sequence[str], control: str, coupon_cost: dict[str, float]) -> LPData:
+def lp_data(
+    table: pd.DataFrame,
+    arms: Sequence[str],
+    control: str,
+    coupon_cost: Mapping[str, float],
+    objective: str = "incremental_conversions",
+    value_per_conversion: float | None = None,
+) -> LPData:
     """Coefficient arrays of the LP, rows in table order, columns in arm order."""
     sizes = table[N_CUSTOMERS].to_numpy(dtype="float64")
     prob = table[[prob_column(arm) for arm in arms]].to_numpy(dtype="float64")
     prob = np.where(sizes[:, None] > 0, prob, 0.0)  # an empty segment may have no probabilities at all
     unit_cost = np.array([coupon_cost[arm] for arm in arms], dtype="float64")
     conversions = sizes[:, None] * prob
-    control_conversions = conversions[:, [list(arms).index(control)]]
+    per_customer = objective_coefficients(prob, arms, control, dict(coupon_cost), objective, value_per_conversion)
     return LPData(
         sizes=sizes,
-        gain=conversions - control_conversions,
+        value=sizes[:, None] * per_customer,
+        gain=conversions - conversions[:, [list(arms).index(control)]],
         spend=conversions * unit_cost[None, :],
         conversions=conversions,
+        prob=prob,
+        unit_cost=unit_cost,
     )
 
 
-def build_model(data: LPData, min_share: float, budget: float | None) -> pyo.ConcreteModel:
-    """Max-gain LP under `budget`, or (budget None) the min-cost LP with the same share constraints."""
-    n_segments, n_arms = data.gain.shape
-    model = pyo.ConcreteModel()
-    model.x = pyo.Var(range(n_segments), range(n_arms), bounds=(min_share, 1.0))
-    model.one_offer = pyo.Constraint(range(n_segments), rule=lambda m, s: sum(m.x[s, d] for d in range(n_arms)) == 1)
-    pairs = [(s, d) for s in range(n_segments) for d in range(n_arms)]
-    cost = sum(float(data.spend[s, d]) * model.x[s, d] for s, d in pairs if data.spend[s, d] != 0)
-    if budget is None:
-        model.objective = pyo.Objective(expr=cost, sense=pyo.minimize)
-        return model
-    gain = sum(float(data.gain[s, d]) * model.x[s, d] for s, d in pairs)
-    model.objective = pyo.Objective(expr=gain, sense=pyo.maximize)
-    if not isinstance(cost, (int, float)):
-        model.budget_con = pyo.Constraint(expr=cost <= float(budget))  # absent when no plan can cost anything
-    return model
+def prepare_problem(
+    table: pd.DataFrame,
+    segment_columns: Sequence[str],
+    arms: Sequence[str],
+    control: str,
+    coupon_cost: Mapping[str, float],
+    min_share: ShareSetting = 0.1,
+    max_share: ShareSetting = None,
+    capacity: Mapping[str, float] | None = None,
+    objective: str = "incremental_conversions",
+    value_per_conversion: float | None = None,
+    time_limit_seconds: float = 60,
+) -> SegmentProblem:
+    """Check everything that does not depend on the budget, once, and keep the LP's coefficients.
+
+    Segments without customers are left out: they change neither objective nor cost, and the LP
+    would give them arbitrary shares.
+    """
+    check_arguments(arms, control, coupon_cost, 0.0)
+    check_objective(objective, value_per_conversion)
+    bounds = share_bounds(arms, min_share, max_share, capacity)
+    check_table(table, list(segment_columns), arms)
+    populated = table[pd.to_numeric(table[N_CUSTOMERS]) > 0]
+    populated = populated.sort_values(SEGMENT_ID, kind="stable").reset_index(drop=True)
+    data = lp_data(populated, arms, control, coupon_cost, objective, value_per_conversion)
+    explain_share_conflicts(bounds, float(data.sizes.sum()))
+    return SegmentProblem(
+        populated, tuple(segment_columns), tuple(arms), data, bounds, objective, value_per_conversion, time_limit_seconds
+    )
 
 
-def solve_model(model: pyo.ConcreteModel, time_limit_seconds: float) -> tuple[str, float | None]:
-    """Solve with HiGHS simplex; return the termination name and the budget row's dual (None without one)."""
-    from pyomo.contrib.appsi.solvers import Highs
-
-    solver = Highs()
-    solver.config.load_solution = False
-    solver.config.time_limit = float(time_limit_seconds)
-    solver.highs_options = dict(HIGHS_OPTIONS)
-    result = solver.solve(model)
-    status = result.termination_condition.name
-    if status in ("infeasible", "infeasibleOrUnbounded"):  # every x is boxed, so never unbounded
-        return "infeasible", None
-    if status != "optimal":
-        raise SolverError(
-            f"HiGHS stopped with status {status!r} (time limit {time_limit_seconds:g} s); no plan written"
-        )
-    result.solution_loader.load_vars()
-    if not hasattr(model, "budget_con"):
-        return status, None
-    return status, float(result.solution_loader.get_duals([model.budget_con])[model.budget_con])
+def smallest_feasible_budget(problem: SegmentProblem, bounds: ShareBounds | None = None) -> float:
+    """Cheapest expected coupon cost of any plan meeting the share and capacity constraints (the min-cost LP)."""
+    data = problem.data
+    floor = minimum_cost(data.spend, data.sizes, bounds or problem.bounds, problem.time_limit_seconds)
+    if floor is None:
+        raise SolverError("the min-cost LP is infeasible although the share constraints passed their checks")
+    return floor
 
 
-def smallest_feasible_budget(data: LPData, min_share: float, time_limit_seconds: float = 60) -> float:
-    """Cheapest expected coupon cost of any plan meeting the share constraints (the min-cost LP)."""
-    model = build_model(data, min_share, budget=None)
-    status, _ = solve_model(model, time_limit_seconds)
-    if status != "optimal":
-        raise SolverError(f"the min-cost LP ended {status!r}; the share constraints alone should be feasible")
-    return float(pyo.value(model.objective))
-
-
-def _infeasible_budget_error(budget: float, min_share: float, floor: float) -> InfeasiblePlanError:
+def infeasible_budget_error(budget: float, floor: float, bounds: ShareBounds) -> InfeasiblePlanError:
     shown_floor = math.ceil(floor * 100 - 1e-6) / 100  # rounded up to the cent, so the quoted budget is feasible
+    described = bounds.describe()
+    what = f"giving every offer at least {described['min_share']} of every segment"
+    if described["capacity"] or described["max_share"] != 1.0:
+        what += f" (with max_share {described['max_share']}, capacity {described['capacity']})"
     return InfeasiblePlanError(
-        f"no plan fits the budget of {budget:,.2f} USD: giving every offer at least {min_share:g} of every segment "
-        f"already costs {floor:,.2f} USD in expected coupons. Smallest feasible budget: {shown_floor:,.2f} USD "
-        "(raise optimize.budget or lower optimize.min_share).",
+        f"no plan fits the budget of {budget:,.2f} USD: {what} already costs {floor:,.2f} USD in expected coupons. "
+        f"Smallest feasible budget: {shown_floor:,.2f} USD (raise optimize.budget or lower optimize.min_share).",
         smallest_feasible_budget=floor,
     )
 
 
-def clean_shares(values: np.ndarray, min_share: float) -> np.ndarray:
+def solve_at(problem: SegmentProblem, budget: float, bounds: ShareBounds | None = None, prefer: str | None = None) -> Solution:
+    """Optimal plan at `budget`; a budget below the minimum shares' cost raises naming the smallest feasible one."""
+    bounds = bounds or problem.bounds
+    data = problem.data
+    solution = maximize(data.value, data.spend, data.sizes, bounds, budget, problem.time_limit_seconds, prefer)
+    if solution is not None:
+        return solution
+    floor = smallest_feasible_budget(problem, bounds)
+    if floor <= budget:
+        raise SolverError(f"HiGHS called budget {budget:,.2f} infeasible, yet the cheapest plan costs {floor:,.2f}")
+    raise infeasible_budget_error(budget, floor, bounds)
+
+
+def fair_bounds(problem: SegmentProblem, budget: float) -> tuple[ShareBounds, float]:
+    """Bounds with the largest common minimum share the budget allows, and that share."""
+    data = problem.data
+    share = largest_common_share(data.spend, data.sizes, problem.bounds, budget, problem.time_limit_seconds)
+    if share is None:
+        raise infeasible_budget_error(budget, smallest_feasible_budget(problem), problem.bounds)
+    share = math.floor(share * SHARE_GRID) / SHARE_GRID
+    return problem.bounds.with_common_minimum(share), share
+
+
+def clean_shares(values: np.ndarray, bounds: ShareBounds) -> np.ndarray:
     """Solver shares snapped onto their bounds and rounded as the plan file holds them.
 
     Metrics are computed from these very shares, so plan file, plan frame and metrics agree exactly.
     """
-    shares = np.clip(values, min_share, 1.0)
-    shares = np.where(np.abs(shares - min_share) < BOUND_SNAP, min_share, shares)
-    shares = np.where(np.abs(shares - 1.0) < BOUND_SNAP, 1.0, shares)
+    lower, upper = bounds.lower[None, :], bounds.upper[None, :]
+    shares = np.clip(values, lower, upper)
+    shares = np.where(np.abs(shares - lower) < BOUND_SNAP, lower, shares)
+    shares = np.where(np.abs(shares - upper) < BOUND_SNAP, upper, shares)
     return np.array([[round_significant(v) for v in row] for row in shares], dtype="float64").reshape(shares.shape)
 
 
-def plan_frame(
-    table: pd.DataFrame, segment_columns: Sequence[str], arms: Sequence[str], data: LPData, shares: np.ndarray
-) -> pd.DataFrame:
+def plan_frame(problem: SegmentProblem, shares: np.ndarray) -> pd.DataFrame:
     """Long plan: one row per (segment, offer), segments in table order and offers in arm order."""
-    n_arms = len(arms)
-    repeated = table.loc[table.index.repeat(n_arms), [SEGMENT_ID, *segment_columns, N_CUSTOMERS]].reset_index(drop=True)
+    table, data, arms = problem.table, problem.data, list(problem.arms)
+    keep = [SEGMENT_ID, *problem.segment_columns, N_CUSTOMERS]
+    repeated = table.loc[table.index.repeat(len(arms)), keep].reset_index(drop=True)
     repeated[N_CUSTOMERS] = repeated[N_CUSTOMERS].astype("int64")
-    prob = table[[prob_column(arm) for arm in arms]].to_numpy(dtype="float64")
     values = {
         "share": shares,
         "expected_customers": data.sizes[:, None] * shares,
-        "prob": prob,
+        "prob": table[[prob_column(arm) for arm in arms]].to_numpy(dtype="float64"),
         "expected_conversions": data.conversions * shares,
         "expected_incremental_conversions": data.gain * shares,
         "expected_cost": data.spend * shares,
     }
-    repeated.insert(len(repeated.columns), OFFER, list(arms) * len(table))
+    repeated.insert(len(repeated.columns), OFFER, arms * len(table))
     for name in PLAN_COLUMNS:
         repeated[name] = [round_significant(v) for v in values[name].ravel()]
     return repeated
 
 
-def plan_metrics(
-    data: LPData, shares: np.ndarray, budget: float, min_share: float, dual: float | None, status: str
-) -> dict:
+def _optional(value: float | None) -> float | None:
+    return None if value is None else round_significant(value)
+
+
+def plan_metrics(problem: SegmentProblem, shares: np.ndarray, budget: float, dual: float | None, bounds: ShareBounds) -> dict:
     """JSON-ready summary of the optimum; nothing time-dependent so reruns are byte-identical."""
-    objective = float((data.gain * shares).sum())
+    data = problem.data
+    incremental = float((data.gain * shares).sum())
     cost = float((data.spend * shares).sum())
     if dual is not None and dual < -DUAL_NOISE:
         raise SolverError(
@@ -263,19 +313,39 @@ def plan_metrics(
         )
     shadow_price = dual if dual is not None and dual > DUAL_NOISE else 0.0
     binding = shadow_price > 0 and cost >= budget - 1e-6 * max(1.0, budget)
+    per_usd = incremental_per_usd(problem.objective, shadow_price, problem.value_per_conversion, binding)
     return {
         "budget": round_significant(budget),
-        "min_share": round_significant(min_share),
+        **bounds.describe(),
         "segments": int(data.gain.shape[0]),
         "customers": int(data.sizes.sum()),
-        "objective": round_significant(objective),
+        "objective_name": problem.objective,
+        "value_per_conversion": _optional(problem.value_per_conversion),
+        "objective": round_significant(float((data.value * shares).sum())),
         "expected_conversions": round_significant(float((data.conversions * shares).sum())),
+        "expected_incremental_conversions": round_significant(incremental),
         "expected_cost": round_significant(cost),
+        "offer_customers": {
+            arm: round_significant(float(n)) for arm, n in zip(problem.arms, (data.sizes[:, None] * shares).sum(axis=0))
+        },
         "budget_shadow_price": round_significant(shadow_price),
         "budget_binding": bool(binding),
-        "cost_per_incremental_conversion": round_significant(cost / objective) if objective > 0 else None,
-        "solver": {"name": "highs", "method": HIGHS_OPTIONS["solver"], "termination": status},
+        "cost_per_incremental_conversion": round_significant(cost / incremental) if incremental > 0 else None,
+        "marginal_cost_per_incremental_conversion": round_significant(1.0 / per_usd) if per_usd > DUAL_NOISE else None,
+        "solver": {"name": "highs", "method": HIGHS_OPTIONS["solver"], "termination": "optimal"},
     }
+
+
+def plan_problem(problem: SegmentProblem, budget: float, fairness: bool = False) -> SegmentPlan:
+    """Optimal plan at `budget` (fairness: with the largest common minimum share first), as plan and metrics."""
+    if not (math.isfinite(budget) and budget >= 0):
+        raise ValueError(f"budget must be a finite number >= 0, got {budget!r}")
+    bounds, common = fair_bounds(problem, budget) if fairness else (problem.bounds, None)
+    solution = solve_at(problem, budget, bounds)
+    shares = clean_shares(solution.shares, bounds)
+    metrics = plan_metrics(problem, shares, budget, solution.dual, bounds)
+    metrics["fairness"] = {"enabled": fairness, "common_min_share": _optional(common)}
+    return SegmentPlan(plan=plan_frame(problem, shares), metrics=metrics)
 
 
 def optimize_segments(
@@ -285,33 +355,22 @@ def optimize_segments(
     control: str,
     coupon_cost: dict[str, float],
     budget: float,
-    min_share: float,
+    min_share: ShareSetting,
     time_limit_seconds: float = 60,
+    *,
+    max_share: ShareSetting = None,
+    capacity: Mapping[str, float] | None = None,
+    fairness: bool = False,
+    objective: str = "incremental_conversions",
+    value_per_conversion: float | None = None,
 ) -> SegmentPlan:
-    """Best shares of every offer per segment within the budget; plan sorted by segment_id, then arm order.
-
-    Segments without customers are left out: they change neither objective nor cost, and the LP
-    would give them arbitrary shares.
-    """
-    segment_columns = list(segment_columns)
-    check_arguments(arms, control, coupon_cost, budget, min_share)
-    check_table(table, segment_columns, arms)
-    populated = table[pd.to_numeric(table[N_CUSTOMERS]) > 0]
-    populated = populated.sort_values(SEGMENT_ID, kind="stable").reset_index(drop=True)
-    data = lp_data(populated, arms, control, coupon_cost)
-    model = build_model(data, min_share, budget)
-    status, dual = solve_model(model, time_limit_seconds)
-    if status == "infeasible":
-        floor = smallest_feasible_budget(data, min_share, time_limit_seconds)
-        if floor <= budget:
-            raise SolverError(f"HiGHS called budget {budget:,.2f} infeasible, yet the cheapest plan costs {floor:,.2f}")
-        raise _infeasible_budget_error(budget, min_share, floor)
-    raw = np.array(
-        [[pyo.value(model.x[s, d]) for d in range(len(arms))] for s in range(len(populated))], dtype="float64"
+    """Best shares of every offer per segment within the budget; plan sorted by segment_id, then arm order."""
+    check_arguments(arms, control, coupon_cost, budget)
+    problem = prepare_problem(
+        table, segment_columns, arms, control, coupon_cost, min_share, max_share, capacity,
+        objective, value_per_conversion, time_limit_seconds,
     )
-    shares = clean_shares(raw, min_share)
-    metrics = plan_metrics(data, shares, budget, min_share, dual, status)
-    return SegmentPlan(plan=plan_frame(populated, segment_columns, arms, data, shares), metrics=metrics)
+    return plan_problem(problem, budget, fairness)
 
 
 def score_plan(
@@ -321,8 +380,10 @@ def score_plan(
     arms: Sequence[str],
     control: str,
     coupon_cost: dict[str, float],
+    objective: str = "incremental_conversions",
+    value_per_conversion: float | None = None,
 ) -> dict:
-    """Expected incremental conversions and coupon cost of a plan's shares if `table` held the true probabilities.
+    """Objective, incremental conversions and coupon cost of a plan's shares if `table` held the true probabilities.
 
     Segments are matched by their segment columns (ids may be numbered differently) and sized by the
     table's n_customers; a planned segment the table cannot price is an error naming it.
@@ -338,9 +399,10 @@ def score_plan(
         missing = _rows(joined, unpriced, segment_columns)
         raise ProbabilityTableError(f"planned segments missing from the table: {missing}")
     check_table(joined.drop(columns="_merge"), segment_columns, arms)
-    data = lp_data(joined, arms, control, coupon_cost)
+    data = lp_data(joined, arms, control, coupon_cost, objective, value_per_conversion)
     x = joined[share_columns].to_numpy(dtype="float64")
     return {
+        "objective": float((data.value * x).sum()),
         "incremental_conversions": float((data.gain * x).sum()),
         "expected_cost": float((data.spend * x).sum()),
     }

@@ -1,0 +1,101 @@
+"""Decision quality: is the learned table good enough to decide with?
+
+The real test of a probability table is the plan it leads to. On the simulator the truth is known, so
+for several seeds: draw a randomized history, learn the table the way the pipeline does, optimize the
+segment LP on it, then value that plan on the *true* table and compare with the plan the true table
+itself would give (the true optimum at the same budget). Also report what the plan really spends.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from offerflow.config import TrainConfig
+from offerflow.io import CUSTOMER_ID, prob_column
+from offerflow.probabilities import aggregate_segment_probabilities, predict_customer_probabilities
+from offerflow.segments import SEGMENT_ID, attach_segment_ids, segment_catalog
+from offerflow.simulate import simulate_history
+from offerflow.train import train_uplift
+from offerflow.uplift.debias import segment_counts
+
+
+def plan_on_truth(plan: pd.DataFrame, true_table: pd.DataFrame, arms: list[str], control: str, coupon_cost: dict) -> tuple[float, float]:
+    """(incremental conversions, expected coupon cost) of a segment plan under the true table."""
+    joined = plan.merge(true_table[[SEGMENT_ID, *map(prob_column, arms)]], on=SEGMENT_ID, how="left")
+    offer = joined["offer"].map({arm: j for j, arm in enumerate(arms)}).to_numpy()
+    p_true = joined[[prob_column(arm) for arm in arms]].to_numpy(dtype=float)[np.arange(len(joined)), offer]
+    customers = joined["expected_customers"].to_numpy(dtype=float)
+    incremental = float((customers * (p_true - joined[prob_column(control)].to_numpy(dtype=float))).sum())
+    cost = float((customers * p_true * joined["offer"].map(coupon_cost).to_numpy(dtype=float)).sum())
+    return incremental, cost
+
+
+def learned_segment_table(
+    history: pd.DataFrame,
+    customers: pd.DataFrame,
+    catalog: pd.DataFrame,
+    arms: list[str],
+    control: str,
+    segment_columns: list[str],
+    config: TrainConfig,
+    monotone_arms: tuple[str, ...],
+    clip: tuple[float, float],
+) -> pd.DataFrame:
+    """Train the default learner on `history` and aggregate its customer probabilities per segment."""
+    model = train_uplift(history, list(config.features), arms, control, config)
+    model.segment_evidence = segment_counts(history, segment_columns, arms)
+    scored = predict_customer_probabilities(model, customers, clip, monotone_arms)
+    return aggregate_segment_probabilities(scored, catalog, arms)
+
+
+def decision_quality(
+    customers: pd.DataFrame,
+    truth: pd.DataFrame,
+    arms: list[str],
+    control: str,
+    coupon_cost: dict[str, float],
+    segment_columns: list[str],
+    config: TrainConfig,
+    campaigns: int,
+    seeds: list[int],
+    budget: float,
+    min_share: float,
+    monotone_arms: tuple[str, ...] = (),
+    clip: tuple[float, float] = (0.0, 1.0),
+    time_limit_seconds: float = 60,
+) -> dict:
+    """Per seed and on average: the learned plan's true value as a share of the true optimum, and its
+    true cost relative to the budget (cost / budget - 1)."""
+    from offerflow.optimize.segment_lp import optimize_segments
+
+    columns = list(segment_columns)
+    catalog = segment_catalog(customers, columns, reference_table=truth)
+    scored_customers = attach_segment_ids(customers, catalog, columns)
+    true_table = catalog.merge(truth.drop(columns=[SEGMENT_ID], errors="ignore"), on=columns, how="left")
+    solve = lambda table: optimize_segments(  # noqa: E731
+        table, columns, arms, control, coupon_cost, budget, min_share, time_limit_seconds
+    )
+    optimum = solve(true_table).metrics["objective"]
+    wanted = list(dict.fromkeys([CUSTOMER_ID, *config.features, *columns]))
+    per_seed = []
+    for seed in seeds:
+        history = simulate_history(customers, truth, arms, columns, campaigns, seed)
+        history = history.merge(customers[wanted], on=CUSTOMER_ID, how="left")
+        table = learned_segment_table(history, scored_customers, catalog, arms, control, columns, config, monotone_arms, clip)
+        incremental, cost = plan_on_truth(solve(table).plan, true_table, arms, control, coupon_cost)
+        per_seed.append({"seed": seed, "ratio_to_true_optimum": incremental / optimum, "true_cost": cost})
+    ratios = np.array([row["ratio_to_true_optimum"] for row in per_seed])
+    deviation = np.array([row["true_cost"] / budget - 1 for row in per_seed])
+    return {
+        "seeds": len(seeds),
+        "budget": budget,
+        "min_share": min_share,
+        "true_optimum": round(optimum, 6),
+        "ratio_to_true_optimum_mean": round(float(ratios.mean()), 6),
+        "ratio_to_true_optimum_min": round(float(ratios.min()), 6),
+        "true_cost_mean": round(float(np.mean([row["true_cost"] for row in per_seed])), 6),
+        "cost_deviation_mean": round(float(deviation.mean()), 6),
+        "cost_deviation_abs_max": round(float(np.abs(deviation).max()), 6),
+        "per_seed": [{key: (round(value, 6) if isinstance(value, float) else value) for key, value in row.items()} for row in per_seed],
+    }

@@ -1,0 +1,134 @@
+"""The train stage's function: compare learners out of fold, keep the best, report honestly.
+
+Every learner listed in params.yaml (train.learner plus train.candidates) is cross-fitted on the same
+customer-grouped folds and scored on the same rows; the one with the best `selection_criterion` is
+refitted on all of the history. All candidates' scores are kept in the metrics so the choice can be
+audited. The out-of-fold predictions of the chosen learner also feed the doubly robust average
+effects (next to the naive difference in rates) and the per-segment intervals of the probability table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from offerflow.config import HeuristicConfig, TrainConfig
+from offerflow.simulate import ordered_score, true_prob_column
+from offerflow.train import UpliftModel, design_matrix, fit_model, learner_name
+from offerflow.uplift.crossfit import cross_fit_probabilities, cross_fit_propensities, customer_folds
+from offerflow.uplift.debias import average_effects, received_propensity, segment_evidence
+from offerflow.uplift.evaluation import probability_scores, ranking_summary, truth_errors, uplift_evaluation
+
+LOWER_IS_BETTER = {"brier": True, "log_loss": True, "qini": False, "auuc": False}
+
+
+@dataclass
+class TrainingResult:
+    model: UpliftModel
+    metrics: dict
+    curves: dict[str, pd.DataFrame]  # wide curve tables of the chosen learner ("cumulative_gain", "qini")
+
+
+def logged_propensity(history: pd.DataFrame, config: TrainConfig) -> np.ndarray | None:
+    """The history's logged probability of the arm received, when params say to use it."""
+    if config.propensity.source != "logged":
+        return None
+    column = config.propensity.column
+    if column not in history.columns:
+        raise ValueError(
+            f"train.propensity.source is 'logged' but the history has no column {column!r} (train.propensity.column)"
+        )
+    values = pd.to_numeric(history[column], errors="coerce").to_numpy(dtype=float)
+    bad = ~((values > 0) & (values <= 1))
+    if bad.any():
+        sample = history.loc[bad, column].head(5).tolist()
+        raise ValueError(f"history column {column!r}: propensities must be in (0, 1]; {int(bad.sum())} rows are not, e.g. {sample}")
+    return values
+
+
+def heuristic_score(history: pd.DataFrame, heuristic: HeuristicConfig | None) -> np.ndarray | None:
+    """The named heuristic as a ranking score (higher = targeted first)."""
+    if heuristic is None:
+        return None
+    if heuristic.column not in history.columns:
+        raise ValueError(
+            f"train.evaluation.heuristic.column {heuristic.column!r} is neither in the history nor in the customers file"
+        )
+    score = ordered_score(history[heuristic.column], heuristic.order)
+    return score if heuristic.descending else -score
+
+
+def truth_matrix(history: pd.DataFrame, arms: list[str]) -> np.ndarray | None:
+    """n x arms true probabilities when the history carries them (simulated history), else None."""
+    columns = [true_prob_column(arm) for arm in arms]
+    if not all(c in history.columns for c in columns):
+        return None
+    return history[columns].to_numpy(dtype=float)
+
+
+def select_learner(scores: dict[str, dict], criterion: str) -> str:
+    """Name of the best learner by `criterion`; ties go to the one listed first (the default learner)."""
+    sign = 1.0 if LOWER_IS_BETTER[criterion] else -1.0
+    return min(scores, key=lambda name: (sign * scores[name][criterion], list(scores).index(name)))
+
+
+def train_and_evaluate(
+    history: pd.DataFrame,
+    features: list[str],
+    arms: list[str],
+    control: str,
+    config: TrainConfig,
+    segment_columns: list[str] | tuple[str, ...] = (),
+    level: float = 0.95,
+) -> TrainingResult:
+    """`level` is the confidence level of the average-effect intervals in the metrics."""
+    history = history.reset_index(drop=True)
+    design = design_matrix(history, list(features), list(arms))
+    folds = customer_folds(design.clusters, config.evaluation.folds, config.seed)
+    propensities = cross_fit_propensities(design.X, design.arm_index, folds, config.propensity, arms, config.seed)
+    e_received = received_propensity(
+        propensities.out_of_fold, design.arm_index, logged_propensity(history, config), config.propensity.clip
+    )
+    heuristic = heuristic_score(history, config.evaluation.heuristic)
+    truth = truth_matrix(history, arms)
+    runs: dict[str, dict] = {}
+    for spec in config.learners:
+        oof = cross_fit_probabilities(
+            design.X, design.arm_labels, design.y, folds, propensities, spec, arms, control, config.seed
+        )
+        uplift, curves = uplift_evaluation(
+            oof, design.arm_index, design.y, arms, control, heuristic, config.seed, config.evaluation.top_shares, truth
+        )
+        scores = {**probability_scores(oof, design.arm_index, design.y), **ranking_summary(uplift)}
+        if truth is not None:
+            scores["mae_vs_truth"] = truth_errors(oof, truth, arms)["all_arms"]["mae"]
+        runs[learner_name(spec)] = {"spec": spec, "oof": oof, "uplift": uplift, "curves": curves, "scores": scores}
+    scores = {name: {k: round(v, 6) for k, v in run["scores"].items()} for name, run in runs.items()}
+    chosen = select_learner(scores, config.selection_criterion)
+    best = runs[chosen]
+    model = fit_model(design, best["spec"], features, arms, control, config)
+    if segment_columns:
+        model.segment_evidence = segment_evidence(
+            best["oof"], design.arm_index, design.y, e_received, history[list(segment_columns)], arms, design.clusters
+        )
+    metrics = {
+        "selection": {"criterion": config.selection_criterion, "chosen": chosen, "scores": scores},
+        "evaluation": {
+            "folds": config.evaluation.folds,
+            "heuristic": None if config.evaluation.heuristic is None else config.evaluation.heuristic.name,
+            "arms": best["uplift"],
+        },
+        "effects": average_effects(
+            best["oof"], design.arm_index, design.y, e_received, arms, control, design.clusters, level, truth
+        ),
+        "propensity": {
+            "source": config.propensity.source,
+            "received_min": round(float(e_received.min()), 6),
+            "received_max": round(float(e_received.max()), 6),
+        },
+    }
+    if truth is not None:
+        metrics["evaluation"]["error_vs_truth"] = truth_errors(best["oof"], truth, arms)
+    return TrainingResult(model=model, metrics=metrics, curves=best["curves"])
