@@ -65,6 +65,10 @@ class Layout:
         return self.root / "data/processed/segment_probabilities.csv"
 
     @property
+    def probabilities_metrics(self) -> Path:
+        return self.root / "reports/probabilities_metrics.json"
+
+    @property
     def segment_plan(self) -> Path:
         return self.root / "data/processed/segment_plan.csv"
 

@@ -86,7 +86,7 @@ def pipeline_summary(params: Params) -> dict:
     publish = read_json(layout.publish_metrics) if layout.publish_metrics.exists() else {}
     return {
         "budget": optimize.get("budget"),
-        "expected_incremental_conversions": optimize.get("objective"),
+        "expected_incremental_conversions": optimize.get("expected_incremental_conversions", optimize.get("objective")),
         "expected_coupon_cost": optimize.get("expected_cost"),
         "cost_per_incremental_conversion": optimize.get("cost_per_incremental_conversion"),
         "recommended_budget": optimize.get("recommended_budget"),
@@ -132,7 +132,7 @@ def stage_outs(stage: str, params: Params, layout: Layout) -> list[Path]:
         "simulate": [params.path(params.data.history)],
         "validate": [layout.validation_summary],
         "train": [layout.model, layout.model_metadata, layout.train_metrics],
-        "probabilities": [layout.customer_probabilities, layout.segment_probabilities],
+        "probabilities": [layout.customer_probabilities, layout.segment_probabilities, layout.probabilities_metrics],
         "optimize": [layout.segment_plan, layout.optimize_metrics],
         "allocate": [layout.customer_plan, layout.allocate_metrics],
         "publish": [layout.assignments, layout.publish_metrics],
