@@ -60,7 +60,8 @@ def test_allocation_on_dask_workers_is_byte_identical_to_in_process(project, das
 
 
 @pytest.mark.slow
-def test_flow_on_prefect_dask_task_runner_publishes_the_same_allocation(tmp_path):
+def test_flow_on_prefect_dask_task_runner_scores_and_allocates_the_same(tmp_path):
+    """Scoring and allocation run on the flow's 2-worker Dask cluster in 1,000-customer partitions."""
     from conftest import copy_project
     from offerflow.flows.offer_allocation import run_offer_allocation
 
@@ -72,5 +73,6 @@ def test_flow_on_prefect_dask_task_runner_publishes_the_same_allocation(tmp_path
         summary = run_offer_allocation(params_file=str(project / "params.yaml"))
         assert summary["run_id"]
         plans[runner] = [file_sha256(project / name) for name in (
-            "data/processed/customer_plan.parquet", "reports/allocate_metrics.json", "data/published/assignments.csv")]
+            "data/processed/customer_probabilities.parquet", "data/processed/customer_plan.parquet",
+            "reports/allocate_metrics.json", "data/published/assignments.csv")]
     assert plans["thread"] == plans["dask"]

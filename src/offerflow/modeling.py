@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import joblib
+import pandas as pd
 import numpy as np
 
 from offerflow.config import ConfigError, Params
@@ -172,6 +173,27 @@ def check_monotone_arms(params: Params) -> tuple[str, ...]:
     return order
 
 
+def score_in_partitions(model, customers: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Per-customer probabilities computed partition by partition (allocate.partition_rows customers each),
+    in process or on Dask workers (orchestration.task_runner); the same partitions either way."""
+    from offerflow.distributed import partition_executor
+    from offerflow.optimize.customer_allocation import partition_bounds
+
+    bounds = partition_bounds(len(customers), params.allocate.partition_rows)
+    with partition_executor(params.orchestration) as executor:
+        parts = executor.map(
+            score_partition, [customers.iloc[a:b] for a, b in bounds], clip=params.probabilities.clip, model=model
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def score_partition(customers: pd.DataFrame, model, clip: tuple[float, float]) -> pd.DataFrame:
+    """One partition's scores (module-level so Dask workers can unpickle it)."""
+    from offerflow.probabilities import predict_customer_probabilities
+
+    return predict_customer_probabilities(model, customers, clip)
+
+
 def run_probabilities(params: Params, layout: Layout) -> dict:
     """Score every customer under every arm; aggregate to the segment table (with intervals) the LP reads."""
     from offerflow.probabilities import (
@@ -184,7 +206,7 @@ def run_probabilities(params: Params, layout: Layout) -> dict:
     monotone = check_monotone_arms(params)
     model = joblib.load(layout.model)
     customers, catalog = customers_with_segments(params)
-    raw = predict_customer_probabilities(model, customers, params.probabilities.clip)
+    raw = score_in_partitions(model, customers, params)
     customer_probs = make_monotone(raw, model, customers, monotone) if monotone else raw
     arms = params.arms.names
     segment_table = aggregate_segment_probabilities(
