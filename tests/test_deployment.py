@@ -103,3 +103,12 @@ def test_served_deployment_runs_through_the_api_and_publishes(project, tmp_path,
         assert (project / "reports/publish_metrics.json").exists()
     finally:
         stop(served)
+    # the served deployment publishes exactly what `offerflow run` publishes for the same params
+    from conftest import copy_project
+    from offerflow.io import file_sha256
+
+    by_cli = copy_project(tmp_path / "cli")
+    result = subprocess.run([str(BIN / "offerflow"), "run", "--no-progress"], cwd=by_cli, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for relative in ("data/published/assignments.csv", "reports/publish_metrics.json", "data/processed/segment_plan.csv"):
+        assert file_sha256(project / relative) == file_sha256(by_cli / relative), relative
