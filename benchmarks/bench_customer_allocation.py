@@ -42,28 +42,11 @@ def run_allocator(n: int) -> dict:
 
 
 def run_highs(n: int) -> dict:
-    import highspy
+    from offerflow.optimize.customer_allocation import solve_with_highs
 
     value, cost, budget = instance(n)
-    k = value.shape[1]
     started = time.perf_counter()
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n * k, n + 1
-    lp.sense_ = highspy.ObjSense.kMaximize
-    lp.col_cost_ = value.ravel()
-    lp.col_lower_, lp.col_upper_ = np.zeros(n * k), np.ones(n * k)
-    lp.row_lower_ = np.concatenate([np.ones(n), [-highspy.kHighsInf]])
-    lp.row_upper_ = np.concatenate([np.ones(n), [budget]])
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.arange(0, 2 * n * k + 1, 2)
-    lp.a_matrix_.index_ = np.column_stack([np.repeat(np.arange(n), k), np.full(n * k, n)]).ravel()
-    lp.a_matrix_.value_ = np.column_stack([np.ones(n * k), cost.ravel()]).ravel()
-    solver = highspy.Highs()
-    solver.setOptionValue("output_flag", False)
-    solver.setOptionValue("threads", 2)
-    solver.setOptionValue("solver", HIGHS_SOLVER)
-    solver.passModel(lp)
-    solver.run()
+    solver = solve_with_highs(value, cost, budget, solver=HIGHS_SOLVER)
     return {"seconds": time.perf_counter() - started, "objective": solver.getInfo().objective_function_value,
             "status": solver.modelStatusToString(solver.getModelStatus())}
 

@@ -10,6 +10,7 @@ from offerflow.optimize.customer_allocation import (
     CustomerBudgetInfeasible,
     allocate_customers,
     build_partition,
+    solve_with_highs,
 )
 
 COUPON = np.array([0.0, 10.0, 20.0])
@@ -26,25 +27,7 @@ def instance(n: int, seed: int, identical_segments: int | None = None):
 
 def highs_optimum(value: np.ndarray, cost: np.ndarray, budget: float, integer: bool) -> float:
     """max sum v x  s.t. each customer one offer, sum c x <= budget: solved by HiGHS from scratch."""
-    n, k = value.shape
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n * k, n + 1
-    lp.sense_ = highspy.ObjSense.kMaximize
-    lp.col_cost_ = value.ravel()
-    lp.col_lower_, lp.col_upper_ = np.zeros(n * k), np.ones(n * k)
-    lp.row_lower_ = np.concatenate([np.ones(n), [-highspy.kHighsInf]])
-    lp.row_upper_ = np.concatenate([np.ones(n), [budget]])
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.arange(0, 2 * n * k + 1, 2)
-    lp.a_matrix_.index_ = np.column_stack([np.repeat(np.arange(n), k), np.full(n * k, n)]).ravel()
-    lp.a_matrix_.value_ = np.column_stack([np.ones(n * k), cost.ravel()]).ravel()
-    if integer:
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * (n * k)
-    solver = highspy.Highs()
-    solver.setOptionValue("output_flag", False)
-    solver.setOptionValue("mip_rel_gap", 1e-9)
-    solver.passModel(lp)
-    solver.run()
+    solver = solve_with_highs(value, cost, budget, integer=integer, solver="simplex")
     assert solver.getModelStatus() == highspy.HighsModelStatus.kOptimal
     return solver.getInfo().objective_function_value
 

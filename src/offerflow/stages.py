@@ -7,6 +7,7 @@ Heavy imports (GX, causalml, Pyomo) happen inside the runner that needs them.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Callable
 
@@ -20,57 +21,29 @@ def layout_for(params: Params) -> Layout:
     return Layout(params.root)
 
 
-def run_validate(params: Params, layout: Layout) -> dict:
-    from offerflow.validate import run_validate as validate_stage
-
-    return validate_stage(params, layout)
-
-
-def run_optimize(params: Params, layout: Layout) -> dict:
-    from offerflow.optimize.stage import run_optimize as optimize_stage
-
-    return optimize_stage(params, layout)
-
-
-def run_allocate(params: Params, layout: Layout) -> dict:
-    from offerflow.optimize.customer_stage import run_allocate as allocate_stage
-
-    return allocate_stage(params, layout)
-
-
-def run_publish(params: Params, layout: Layout) -> dict:
-    from offerflow.publish.stage import run_publish as publish_stage
-
-    return publish_stage(params, layout)
-
-
-def run_simulate(params: Params, layout: Layout) -> dict:
-    from offerflow.modeling import run_simulate as simulate_stage
-
-    return simulate_stage(params, layout)
-
-
-def run_train(params: Params, layout: Layout) -> dict:
-    from offerflow.modeling import run_train as train_stage
-
-    return train_stage(params, layout)
-
-
-def run_probabilities(params: Params, layout: Layout) -> dict:
-    from offerflow.modeling import run_probabilities as probabilities_stage
-
-    return probabilities_stage(params, layout)
-
-
-RUNNERS: dict[str, Callable[[Params, Layout], dict]] = {
-    "simulate": run_simulate,
-    "validate": run_validate,
-    "train": run_train,
-    "probabilities": run_probabilities,
-    "optimize": run_optimize,
-    "allocate": run_allocate,
-    "publish": run_publish,
+RUNNER_PATHS = {
+    # heavy imports (GX, causalml, Pyomo) happen only when the stage runs
+    "simulate": "offerflow.modeling:run_simulate",
+    "validate": "offerflow.validate:run_validate",
+    "train": "offerflow.modeling:run_train",
+    "probabilities": "offerflow.modeling:run_probabilities",
+    "optimize": "offerflow.optimize.stage:run_optimize",
+    "allocate": "offerflow.optimize.customer_stage:run_allocate",
+    "publish": "offerflow.publish.stage:run_publish",
 }
+
+
+def _lazy_runner(path: str) -> Callable[[Params, Layout], dict]:
+    module_name, name = path.split(":")
+
+    def run(params: Params, layout: Layout) -> dict:
+        return getattr(importlib.import_module(module_name), name)(params, layout)
+
+    run.__name__ = name
+    return run
+
+
+RUNNERS: dict[str, Callable[[Params, Layout], dict]] = {stage: _lazy_runner(path) for stage, path in RUNNER_PATHS.items()}
 
 
 def run_stage(name: str, params: Params) -> dict:

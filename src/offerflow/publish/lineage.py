@@ -87,8 +87,8 @@ def make_run_id(params_hash: str, input_hashes: dict[str, Any], model_md5: str |
     return hashlib.sha256(blob.encode()).hexdigest()[:RUN_ID_LENGTH]
 
 
-def record_as_dict(record: RunRecord, row_count: int, created_at: str) -> dict[str, Any]:
-    """The run record in the column names of the runs table (used by the files target's run.json)."""
+def record_as_dict(record: RunRecord, row_count: int, created_at: Any) -> dict[str, Any]:
+    """The run record in the column names of the runs table (the files target's run.json, the SQL runs row)."""
     return {
         "run_id": record.run_id,
         "created_at": created_at,

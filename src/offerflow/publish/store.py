@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from offerflow.publish.bulk import assignment_rows, bulk_load
-from offerflow.publish.lineage import ALREADY_PUBLISHED, COMPLETE, PUBLISHED, RunRecord, StoreError
+from offerflow.publish.lineage import ALREADY_PUBLISHED, COMPLETE, PUBLISHED, RunRecord, StoreError, record_as_dict
 from offerflow.publish.schema import POINTER_SLOT, SCHEMA_VERSION, build_tables, migrate, qualified, read_version
 from offerflow.publish.target import PublishTarget, PublishTargetError
 
@@ -322,20 +322,10 @@ def _check_existing(run_id: str, existing: Any, row_count: int) -> None:
 
 
 def _run_values(record: RunRecord, row_count: int, created_at: datetime) -> dict[str, Any]:
-    return {
-        "run_id": record.run_id,
-        "created_at": created_at,
-        "status": COMPLETE,
-        "source": record.source,
-        "params_hash": record.params_hash,
-        "input_hashes": json.dumps(record.input_hashes, sort_keys=True),
-        "model_md5": record.model_md5,
-        "git_revision": record.git_revision,
-        "solver_status": record.solver_status,
-        "objective": record.objective,
-        "expected_cost": record.expected_cost,
-        "row_count": row_count,
-    }
+    """The runs-table row: the record as the files target writes it, with the input hashes as JSON text."""
+    values = record_as_dict(record, row_count, created_at)
+    values["input_hashes"] = json.dumps(record.input_hashes, sort_keys=True)
+    return values
 
 
 def _run_dict(row: Any, current: str | None) -> dict[str, Any]:
