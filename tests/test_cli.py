@@ -24,6 +24,7 @@ def test_run_publishes_one_offer_per_customer_within_budget(project):
     result = offerflow(project, "run", "--no-progress")
     assert result.returncode == 0, result.stderr
     assert "expected incremental conversions" in result.stdout
+    assert "recommended budget (frontier)" in result.stdout
     metrics = json.loads((project / "reports/optimize_metrics.json").read_text())
     assert metrics["expected_cost"] <= 10_000 + 1e-6
     assert metrics["objective"] > 0

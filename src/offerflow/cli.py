@@ -101,6 +101,8 @@ def print_summary(summary: dict) -> None:
     print(f"  expected incremental conversions: {conversions:,.2f}" if conversions is not None else "  n/a")
     print(f"  expected coupon cost:             {money(summary['expected_coupon_cost'])}")
     print(f"  cost per incremental conversion:  {money(summary['cost_per_incremental_conversion'])}")
+    if summary.get("recommended_budget") is not None:
+        print(f"  recommended budget (frontier):    {money(summary['recommended_budget'])}")
     print(f"  published run {summary['run_id']} to: {', '.join(str(x) for x in summary['published_to'] if x)}")
 
 
