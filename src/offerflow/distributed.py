@@ -19,8 +19,13 @@ Mapper = Callable[..., list]
 class LocalExecutor:
     """Partitions live in this process; the same call shapes as the Dask executor."""
 
-    def map(self, function: Callable, *iterables: Sequence, **kwargs: Any) -> list:
-        return [function(*args, **kwargs) for args in zip(*iterables)]
+    def map(self, function: Callable, *iterables: Sequence, progress: str | None = None, **kwargs: Any) -> list:
+        """`progress` names a bar over partitions, shown on a terminal only (long CLI work)."""
+        from tqdm import tqdm
+
+        rows = list(zip(*iterables))
+        bar = tqdm(rows, desc=progress, unit="partition", disable=None if progress and len(rows) > 1 else True, leave=False)
+        return [function(*args, **kwargs) for args in bar]
 
     build = map  # building a partition locally is just computing it
 
@@ -31,10 +36,10 @@ class DaskExecutor:
     def __init__(self, client) -> None:
         self.client = client
 
-    def map(self, function: Callable, *iterables: Sequence, **kwargs: Any) -> list:
+    def map(self, function: Callable, *iterables: Sequence, progress: str | None = None, **kwargs: Any) -> list:
         return self.client.gather(self.client.map(function, *iterables, pure=False, **kwargs))
 
-    def build(self, function: Callable, *iterables: Sequence, **kwargs: Any) -> list:
+    def build(self, function: Callable, *iterables: Sequence, progress: str | None = None, **kwargs: Any) -> list:
         return self.client.map(function, *iterables, pure=False, **kwargs)
 
 

@@ -182,7 +182,11 @@ def score_in_partitions(model, customers: pd.DataFrame, params: Params) -> pd.Da
     bounds = partition_bounds(len(customers), params.allocate.partition_rows)
     with partition_executor(params.orchestration) as executor:
         parts = executor.map(
-            score_partition, [customers.iloc[a:b] for a, b in bounds], clip=params.probabilities.clip, model=model
+            score_partition,
+            [customers.iloc[a:b] for a, b in bounds],
+            clip=params.probabilities.clip,
+            model=model,
+            progress="probabilities: scoring",
         )
     return pd.concat(parts, ignore_index=True)
 

@@ -181,7 +181,9 @@ def allocate_customers(
     """
     executor = executor or LocalExecutor()
     bounds = partition_bounds(len(value), partition_rows)
-    parts = executor.build(build_partition, [value[a:b] for a, b in bounds], [cost[a:b] for a, b in bounds])
+    parts = executor.build(
+        build_partition, [value[a:b] for a, b in bounds], [cost[a:b] for a, b in bounds], progress="allocate: hulls"
+    )
     return allocate_partitions(parts, budget, executor.map)
 
 
