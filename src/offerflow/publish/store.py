@@ -14,6 +14,7 @@ import contextlib
 import functools
 import json
 import re
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
@@ -50,6 +51,25 @@ def iso(value: Any) -> str | None:
     return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+def _switch_to_wal(cursor: Any, busy_timeout_seconds: float) -> None:
+    """PRAGMA journal_mode = WAL, waiting like any writer would.
+
+    On a new database file two connections switching at once get "database is locked" at once:
+    SQLite does not call the busy handler for this pragma. Retry until the busy timeout instead.
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + busy_timeout_seconds
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _configure_sqlite(engine: Any, busy_timeout_seconds: float) -> None:
     """WAL (readers never block the writer), a busy timeout, and real transactions.
 
@@ -63,7 +83,7 @@ def _configure_sqlite(engine: Any, busy_timeout_seconds: float) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_seconds * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor, busy_timeout_seconds)
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
