@@ -141,17 +141,22 @@ def test_sigkill_at_random_points_leaves_no_partial_run_and_keeps_the_previous_c
         assert store.current_run_id() == "after"
 
 
-def test_two_publishers_at_once_are_serialized(target):
-    results = FORK.Queue()
-    start = FORK.Event()
-    children = [FORK.Process(target=publish_in_child, args=(target, run_id, seed, results, start))
-                for run_id, seed in (("left", SEED), ("right", SEED + 1))]
+def start_together(children, start) -> None:
+    """Start the publisher processes, release them at once, and require each to finish cleanly."""
     for child in children:
         child.start()
     start.set()
     for child in children:
         child.join(60)
         assert child.exitcode == 0
+
+
+def test_two_publishers_at_once_are_serialized(target):
+    results = FORK.Queue()
+    start = FORK.Event()
+    children = [FORK.Process(target=publish_in_child, args=(target, run_id, seed, results, start))
+                for run_id, seed in (("left", SEED), ("right", SEED + 1))]
+    start_together(children, start)
     assert sorted(results.get(timeout=5) for _ in children) == [("left", PUBLISHED), ("right", PUBLISHED)]
     with open_store(target) as store:
         check_consistent(store)
@@ -173,12 +178,7 @@ def test_the_same_run_from_two_processes_is_published_once(target):
     results = FORK.Queue()
     start = FORK.Event()
     children = [FORK.Process(target=publish_in_child, args=(target, "same", SEED, results, start)) for _ in range(2)]
-    for child in children:
-        child.start()
-    start.set()
-    for child in children:
-        child.join(60)
-        assert child.exitcode == 0
+    start_together(children, start)
     assert sorted(status for _, status in (results.get(timeout=5) for _ in children)) == [ALREADY_PUBLISHED, PUBLISHED]
     with open_store(target) as store:
         check_consistent(store)
