@@ -28,6 +28,7 @@ test: install
 	$(BIN)/python -m pytest
 
 repro: install
+	$(BIN)/offerflow dvc-yaml
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro
 
 bench: install

@@ -63,7 +63,7 @@ def run_case(learner: str, rows: int) -> dict:
     import causalml.inference.tree  # noqa: F401
 
     from offerflow.config import TrainConfig
-    from offerflow.train import train_uplift
+    from offerflow.uplift.model import train_uplift
 
     kind, _, base = learner.partition("/")
     history = synthetic_history(rows)

@@ -19,12 +19,13 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 
 def copy_project(destination: Path) -> Path:
-    """A runnable copy of the project's inputs and pipeline definition (no generated outputs)."""
+    """A runnable copy of the project: inputs, pipeline definition and the source its dvc.yaml lists as code."""
     destination.mkdir(parents=True, exist_ok=True)
-    for name in ("params.yaml", "dvc.yaml"):
+    for name in ("params.yaml", "dvc.yaml", ".dvcignore"):
         shutil.copy(ROOT / name, destination / name)
     for folder in ("data/external", "expectations"):
         shutil.copytree(ROOT / folder, destination / folder)
+    shutil.copytree(ROOT / "src", destination / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     return destination
 
 
@@ -51,3 +52,17 @@ def set_params(project: Path, **dotted: object) -> None:
             node = node[part]
         node[leaf] = value
     path.write_text(yaml.safe_dump(tree, sort_keys=False))
+
+
+def write_user_history(project: Path, seed: int = SEED) -> Path:
+    """A campaign log as a user would bring it: customer, arm, outcome (no simulator truth), outside data/raw."""
+    import pandas as pd
+
+    from offerflow.simulation import simulate_history
+
+    customers = pd.read_csv(project / "data/external/customers.csv")
+    truth = pd.read_csv(project / "data/external/visit_probability.csv")
+    history = simulate_history(customers, truth, ["dm1", "dm2", "dm3"], ["age_cat", "freq_cat"], campaigns=4, seed=seed)
+    path = project / "data/external/history.csv"
+    history[["campaign", "customer_id", "arm", "converted"]].to_csv(path, index=False)
+    return path

@@ -59,6 +59,10 @@ def test_corrupt_input_exits_3_and_publishes_nothing(project):
 
 def test_infeasible_budget_exits_4(project):
     set_params(project, optimize__probability_table="data/external/visit_probability.csv", optimize__budget=100)
+    unchecked = offerflow(project, "optimize")  # no stage reads inputs that were never validated
+    assert unchecked.returncode == 3 and "validate" in unchecked.stderr, unchecked.stderr
+    for stage in ("simulate", "validate"):
+        assert offerflow(project, stage).returncode == 0
     result = offerflow(project, "optimize")
     assert result.returncode == 4, result.stderr
     assert "smallest feasible budget" in result.stderr.lower()

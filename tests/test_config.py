@@ -38,9 +38,15 @@ def test_bad_params_name_the_key(project, edit, message):
         load_params(project / "params.yaml")
 
 
-def test_history_must_exist_when_not_simulated(project):
+def test_history_must_be_given_and_exist_when_not_simulated(project):
     set_params(project, simulate__enabled=False)
+    with pytest.raises(ConfigError, match="data.history: not set"):
+        load_params(project / "params.yaml")
+    set_params(project, data__history="data/external/history.csv")
     with pytest.raises(ConfigError, match="data.history: file not found"):
+        load_params(project / "params.yaml")
+    set_params(project, simulate__enabled=True)
+    with pytest.raises(ConfigError, match="data.history is set while simulate.enabled is true"):
         load_params(project / "params.yaml")
 
 

@@ -6,11 +6,11 @@ import highspy
 import numpy as np
 import pytest
 
+from reference.highs_models import solve_with_highs
 from offerflow.optimize.customer_allocation import (
     CustomerBudgetInfeasible,
     allocate_customers,
     build_partition,
-    solve_with_highs,
 )
 
 COUPON = np.array([0.0, 10.0, 20.0])

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import ROOT, SEED
 from offerflow.config import PropensityConfig, TrainConfig
-from offerflow.simulate import simulate_history, targeted_propensities
-from offerflow.train import design_matrix
+from offerflow.simulation import simulate_history, targeted_propensities
+from offerflow.uplift.model import design_matrix
 from offerflow.uplift.debias import PropensityModel, aipw_pseudo_outcomes, clustered_mean
 from offerflow.uplift.training import train_and_evaluate
 

@@ -16,9 +16,9 @@ import pytest
 
 from conftest import ROOT, SEED, set_params
 from offerflow.config import load_params
-from offerflow.modeling import run_simulate, run_train
-from offerflow.stages import layout_for
-from offerflow.uplift.decision_quality import decision_quality, plan_on_truth
+from offerflow.stages import run_simulate, run_train
+from offerflow.catalog import Catalog
+from offerflow.uplift.decision_quality import decision_quality
 
 
 def test_learned_tables_lead_to_near_optimal_plans_within_budget():
@@ -38,21 +38,13 @@ def test_learned_tables_lead_to_near_optimal_plans_within_budget():
     assert report["cost_deviation_abs_max"] <= 0.03, report
 
 
-def test_plan_value_on_truth_by_hand():
-    truth = pd.DataFrame({"segment_id": [1, 2], "prob_a": [0.1, 0.2], "prob_b": [0.3, 0.5]})
-    plan = pd.DataFrame({"segment_id": [1, 1, 2, 2], "offer": ["a", "b", "a", "b"], "expected_customers": [60.0, 40.0, 0.0, 50.0]})
-    incremental, cost = plan_on_truth(plan, truth, ["a", "b"], "a", {"a": 0.0, "b": 10.0})
-    assert incremental == pytest.approx(40 * 0.2 + 50 * 0.3)
-    assert cost == pytest.approx(10 * (40 * 0.3 + 50 * 0.5))
-
-
 def test_train_stage_reports_decision_quality_when_enabled(project):
     set_params(project, train__decision_quality={"enabled": True, "seeds": 2, "budget": 10000, "min_share": 0.1},
                train__candidates=[], train__evaluation__figures=False)
     params = load_params(project / "params.yaml")
-    layout = layout_for(params)
-    run_simulate(params, layout)
-    run_train(params, layout)
+    layout = Catalog(params)
+    run_simulate(params)
+    run_train(params)
     report = json.loads(layout.train_metrics.read_text())["decision_quality"]
     assert [row["seed"] for row in report["per_seed"]] == [params.simulate.seed, params.simulate.seed + 1]
     assert 0.9 < report["ratio_to_true_optimum_mean"] < 1.05  # above 1 only by overspending

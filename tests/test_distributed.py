@@ -11,8 +11,8 @@ import pytest
 from conftest import SEED, set_params
 from offerflow.config import load_params
 from offerflow.io import file_sha256, write_parquet
-from offerflow.optimize.customer_stage import run_allocate
-from offerflow.stages import layout_for
+from offerflow.stages import run_allocate
+from offerflow.catalog import Catalog
 
 
 def synthetic_customer_probabilities(n: int) -> pd.DataFrame:
@@ -37,15 +37,15 @@ def test_allocation_on_dask_workers_is_byte_identical_to_in_process(project, das
     n = 60_000
     set_params(project, allocate__partition_rows=7_000, optimize__budget=150_000)
     params = load_params(project / "params.yaml")
-    layout = layout_for(params)
+    layout = Catalog(params)
     write_parquet(synthetic_customer_probabilities(n), layout.customer_probabilities)
 
-    local = run_allocate(params, layout)
+    local = run_allocate(params)
     local_plan = file_sha256(layout.customer_plan)
     local_metrics = layout.allocate_metrics.read_bytes()
 
     set_params(project, orchestration__task_runner="dask", orchestration__dask_address=dask_cluster.scheduler_address)
-    on_dask = run_allocate(load_params(project / "params.yaml"), layout)
+    on_dask = run_allocate(load_params(project / "params.yaml"))
     assert file_sha256(layout.customer_plan) == local_plan
     assert layout.allocate_metrics.read_bytes() == local_metrics
     assert on_dask == local

@@ -1,10 +1,15 @@
-"""dvc.yaml agrees with the code, and `dvc repro` runs, is a no-op when nothing changed, and reruns
-only optimize, allocate and publish when only the budget changes."""
+"""dvc.yaml is generated from the pipeline declaration and works under every params switch a user flips.
+
+For each switch (simulate on/off, true table set/null, publish source segment/customer, target
+sqlite/postgresql/files) `dvc repro` runs end to end on a fresh copy, a second `dvc repro` does nothing,
+the user's history is never touched, and `dvc exp run` never publishes to the target.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -12,78 +17,161 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, set_params
+from conftest import ROOT, set_params, write_user_history
 from offerflow.config import load_params
-from offerflow.stages import STAGE_PARAMS, STAGES, layout_for, stage_deps, stage_outs
+from offerflow.dvcyaml import render_dvc_yaml
+from offerflow.io import file_md5
+from offerflow.pipeline import STAGE_NAMES, enabled_stages
 
 BIN = Path(sys.executable).parent
 
 
-def test_dvc_yaml_lists_the_keys_deps_and_outs_each_stage_uses():
-    pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    params = load_params(ROOT / "params.yaml", check_files=False)
-    layout = layout_for(params)
-    assert list(pipeline) == list(STAGES)  # (top-level plots are not stages)
-    tree = yaml.safe_load((ROOT / "params.yaml").read_text())
-
-    def resolve(entry: str) -> str:
-        def lookup(match: re.Match) -> str:
-            node = tree
-            for part in match.group(1).split("."):
-                node = node[part]
-            return str(node)
-
-        return re.sub(r"\$\{([^}]+)\}", lookup, entry)
-
-    def names(entries) -> set[str]:
-        return {resolve(next(iter(e)) if isinstance(e, dict) else e) for e in entries}
-
-    for stage, spec in pipeline.items():
-        assert spec["cmd"] == f"offerflow {stage}"
-        assert tuple(spec["params"]) == STAGE_PARAMS[stage], stage
-        declared = names(spec["deps"])
-        for dep in stage_deps(stage, params, layout):
-            relative = str(dep.relative_to(params.root))
-            assert relative in declared or relative.split("/")[0] in declared, (stage, relative)
-        outs = names(spec.get("outs", [])) | names(spec.get("metrics", []))
-        assert {str(p.relative_to(params.root)) for p in stage_outs(stage, params, layout)} <= outs, stage
+def test_committed_dvc_yaml_is_the_one_the_declaration_generates():
+    params = load_params(ROOT / "params.yaml")
+    assert (ROOT / "dvc.yaml").read_text() == render_dvc_yaml(params), "run `offerflow dvc-yaml` and commit dvc.yaml"
 
 
-def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-    env["DVC_SITE_CACHE_DIR"] = str(project.parent / "dvc-site-cache")
-    result = subprocess.run([str(BIN / "dvc"), *args], cwd=project, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+def test_generated_stages_follow_the_switches(project):
+    params = load_params(project / "params.yaml")
+    stages = yaml.safe_load(render_dvc_yaml(params))["stages"]
+    assert list(stages) == list(STAGE_NAMES)
+    assert all(spec["cmd"] == f"offerflow {name}" for name, spec in stages.items())
+    assert "src/offerflow/optimize" in stages["optimize"]["deps"]  # its own code
+    assert "src/offerflow/uplift" not in stages["optimize"]["deps"]  # not the learners'
+    assert "data/raw/simulated_history.csv" in stages["train"]["deps"]
+
+    history = write_user_history(project)
+    set_params(project, simulate__enabled=False, data__history=str(history.relative_to(project)),
+               data__true_probabilities=None, publish__source="customer_plan")
+    params = load_params(project / "params.yaml")
+    stages = yaml.safe_load(render_dvc_yaml(params))["stages"]
+    assert "simulate" not in stages
+    body = render_dvc_yaml(params).split("stages:", 1)[1]
+    assert "true_probabilities" not in body and "simulated_history" not in body
+    assert "${data.history}" in stages["train"]["deps"]
+    assert "data/processed/customer_plan.parquet" in stages["publish"]["deps"]
+    assert "data/processed/segment_plan.csv" not in stages["publish"]["deps"]
+    # every generated file a stage reads is written by an earlier enabled stage
+    written: set[str] = set()
+    for stage in enabled_stages(params):
+        for dep in stages[stage.name]["deps"]:
+            if dep.startswith(("data/", "models/", "reports/")):
+                assert dep in written, (stage.name, dep)
+        for group in ("outs", "metrics", "plots"):
+            written |= {next(iter(entry)) if isinstance(entry, dict) else entry for entry in stages[stage.name].get(group, [])}
+
+
+def dvc(project: Path, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", **(env or {})}
+    environment["DVC_SITE_CACHE_DIR"] = str(project.parent / "dvc-site-cache")
+    result = subprocess.run([str(BIN / "dvc"), *args], cwd=project, env=environment, capture_output=True, text=True)
+    if check:
+        assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
+
+
+def offerflow(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "offerflow"), *args], cwd=project, capture_output=True, text=True)
 
 
 def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([a-z_]+)'", output))
 
 
+def git(project: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
+
+
 def init_repo(project: Path) -> None:
-    for command in (["git", "init", "-q"], ["git", "config", "user.email", "ci@example.com"],
-                    ["git", "config", "user.name", "ci"]):
-        subprocess.run(command, cwd=project, check=True)
+    git(project, "init", "-q")
+    git(project, "config", "user.email", "ci@example.com")
+    git(project, "config", "user.name", "ci")
     dvc(project, "init", "-q")
     dvc(project, "config", "core.analytics", "false")
-    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
-    subprocess.run(["git", "commit", "-qm", "init"], cwd=project, check=True)
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "init")
+
+
+def sqlite_current(project: Path) -> tuple[str, int]:
+    with sqlite3.connect(project / "data/published/offerflow.sqlite") as connection:
+        current = connection.execute("SELECT run_id FROM current_run").fetchone()[0]
+        runs = connection.execute("SELECT count(*) FROM runs").fetchone()[0]
+    return current, runs
 
 
 @pytest.mark.slow
-def test_dvc_repro_runs_everything_then_nothing_then_only_what_the_budget_affects(project):
+def test_example_repro_then_nothing_then_only_what_a_change_affects_and_experiments_never_publish(project):
     init_repo(project)
     first = dvc(project, "repro")
-    assert ran_stages(first.stdout) == set(STAGES)
-    assignments = project / "data/published/assignments.csv"
-    assert assignments.exists()
-
-    second = dvc(project, "repro")
-    assert ran_stages(second.stdout) == set()
+    assert ran_stages(first.stdout) == set(STAGE_NAMES)
+    assert dvc(project, "repro").stdout.count("Running stage") == 0
     assert "up to date" in dvc(project, "status").stdout
+    published = sqlite_current(project)
 
     set_params(project, optimize__budget=8000)
-    third = dvc(project, "repro")
-    assert ran_stages(third.stdout) == {"optimize", "allocate", "publish"}
-    assert "up to date" in dvc(project, "status").stdout
+    assert ran_stages(dvc(project, "repro").stdout) == {"optimize", "allocate", "publish"}
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "budget 8000")
+
+    # editing the optimizer's code reruns what runs it, never the learners
+    code = project / "src/offerflow/optimize/planning.py"
+    code.write_text(code.read_text() + "\n# a reviewer's note\n")
+    ran = ran_stages(dvc(project, "repro").stdout)
+    assert {"optimize", "allocate"} <= ran and not ran & {"simulate", "validate", "train", "probabilities"}
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "code note")
+
+    before = sqlite_current(project)
+    assert before != published  # the budget change was published by dvc repro
+    for budget in (9000, 12000):  # a budget sweep as experiments
+        dvc(project, "exp", "run", "-S", f"optimize.budget={budget}")
+    assert sqlite_current(project) == before  # no experiment reached the database
+    experiments = dvc(project, "exp", "show", "--no-pager", "--csv").stdout
+    assert "9000" in experiments and "12000" in experiments
+
+
+@pytest.mark.slow
+def test_own_history_no_truth_customer_plan_to_files(project):
+    history = write_user_history(project)
+    digest = file_md5(history)
+    set_params(project, simulate__enabled=False, data__history=str(history.relative_to(project)),
+               data__true_probabilities=None, publish__source="customer_plan", publish__target="files",
+               train__candidates=[])
+    assert offerflow(project, "dvc-yaml", "--check").returncode == 2  # dvc.yaml still describes the example
+    assert offerflow(project, "dvc-yaml").returncode == 0
+    init_repo(project)
+    first = dvc(project, "repro")
+    assert ran_stages(first.stdout) == set(STAGE_NAMES) - {"simulate"}
+    assert dvc(project, "repro").stdout.count("Running stage") == 0
+    assert file_md5(history) == digest  # the user's history is an input, never an output
+    state = yaml.safe_load((project / "data/published/state.json").read_text())
+    assert state["current_run_id"]
+    assert not (project / "data/raw/simulated_history.csv").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_postgresql_target_repro_and_experiments_leave_the_current_run(project):
+    from test_publish_support import pg_count, throwaway_database
+
+    with throwaway_database() as url:
+        set_params(project, publish__target="postgresql", train__candidates=[])
+        init_repo(project)
+        env = {"OFFERFLOW_DB_URL": url}
+        dvc(project, "repro", env=env)
+        assert dvc(project, "repro", env=env).stdout.count("Running stage") == 0
+        current = "SELECT count(*) FROM current_run WHERE run_id IS NOT NULL"
+        assert pg_count(url, current) == 1 and pg_count(url, "SELECT count(*) FROM runs") == 1
+        git(project, "add", "-A")
+        git(project, "commit", "-qm", "published")
+        dvc(project, "exp", "run", "-S", "optimize.budget=9000", env=env)
+        assert pg_count(url, "SELECT count(*) FROM runs") == 1  # the experiment published nothing
+
+
+def test_stage_run_by_dvc_refuses_a_stale_dvc_yaml(project):
+    set_params(project, data__true_probabilities=None, simulate__enabled=False,
+               data__history=str(write_user_history(project).relative_to(project)))
+    env = {**os.environ, "DVC_STAGE": "validate"}
+    result = subprocess.run([str(BIN / "offerflow"), "validate"], cwd=project, env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "offerflow dvc-yaml" in result.stderr and "Traceback" not in result.stderr

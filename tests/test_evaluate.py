@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT, SEED
 from offerflow.config import TrainConfig
-from offerflow.simulate import add_customer_features, simulate_history
+from offerflow.simulation import add_customer_features, simulate_history
 from offerflow.uplift.crossfit import customer_folds
 from offerflow.uplift.evaluation import arm_uplift_evaluation, truth_errors, uplift_evaluation
 from offerflow.uplift.training import train_and_evaluate

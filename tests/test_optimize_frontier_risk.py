@@ -16,11 +16,11 @@ import pytest
 
 from conftest import SEED
 from offerflow.config import load_params
-from offerflow.io import Layout
+from offerflow.catalog import Catalog
 from offerflow.optimize.frontier import FRONTIER_COLUMNS, budget_frontier, recommend_budget, saturation_budget
 from offerflow.optimize.risk import cost_moments, cost_risk, largest_mean_budget
 from offerflow.optimize.segment_lp import InfeasiblePlanError, optimize_segments, plan_problem, prepare_problem
-from offerflow.optimize.stage import optimize_outputs, run_optimize
+from offerflow.stages import run_optimize
 from test_optimize_segment_lp import ARMS, COST, EXAMPLE_SEGMENTS, MIN_SHARE, coefficients, example_table, greedy_optimum, tiny_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -194,7 +194,7 @@ def test_capping_the_95_percent_quantile_keeps_overspending_at_5_percent():
         shares = plan_problem(problem, mean_budget).plan["share"].to_numpy().reshape(-1, 3)
         return cost_risk(n * shares, problem.data.prob, unit, 10_000.0, 0.95), n * shares
 
-    from offerflow.optimize.stage import capped_mean_budget
+    from offerflow.optimize.planning import capped_mean_budget
 
     mean_budget = capped_mean_budget(problem, 10_000.0, 0.95, fairness=False)
     risk, counts = risk_at(mean_budget)
@@ -215,9 +215,10 @@ def given_table_params(project, **overrides):
 
 
 def test_run_optimize_writes_frontier_risk_and_figures_byte_identically(project):
-    layout, outputs = Layout(project), optimize_outputs(Layout(project))
     params = given_table_params(project, **{"optimize.value_per_conversion": 35.0, "optimize.frontier.points": 25})
-    metrics = run_optimize(params, layout)
+    layout = Catalog(params)
+    outputs = {name: layout.path(name) for name in ("budget_frontier", "budget_frontier_figure", "allocation_figure")}
+    metrics = run_optimize(params)
     first = {name: path.read_bytes() for name, path in outputs.items()} | {"metrics": layout.optimize_metrics.read_bytes()}
     assert first["allocation_figure"].startswith(PNG_MAGIC) and first["budget_frontier_figure"].startswith(PNG_MAGIC)
     written = pd.read_csv(outputs["budget_frontier"])
@@ -236,18 +237,18 @@ def test_run_optimize_writes_frontier_risk_and_figures_byte_identically(project)
     assert risk["cost_quantile"] == pytest.approx(10_000 + 1.6448536 * risk["std_cost"], rel=1e-7)
     assert json.loads(first["metrics"])["recommended_budget"] == metrics["recommended_budget"]
 
-    run_optimize(params, layout)
+    run_optimize(params)
     again = {name: path.read_bytes() for name, path in outputs.items()} | {"metrics": layout.optimize_metrics.read_bytes()}
     assert again == first
 
-    run_optimize(given_table_params(project, **{"optimize.frontier.enabled": False, "optimize.figures": False}), layout)
+    run_optimize(given_table_params(project, **{"optimize.frontier.enabled": False, "optimize.figures": False}))
     assert not any(path.exists() for path in outputs.values())  # switched off: no stale frontier or figure
 
 
 def test_run_optimize_with_cap_fairness_and_constraints(project):
-    layout = Layout(project)
+    layout = Catalog(given_table_params(project))
     overrides = {"optimize.risk.cap_quantile": 0.9, "optimize.figures": False, "optimize.frontier.enabled": False}
-    capped = run_optimize(given_table_params(project, **overrides), layout)
+    capped = run_optimize(given_table_params(project, **overrides))
     risk = capped["budget_risk"]
     assert risk["cap_quantile"] == 0.9 and risk["capped_cost_quantile"] <= 10_000.0
     assert risk["mean_budget"] < 10_000.0 and capped["expected_cost"] == pytest.approx(risk["mean_budget"], abs=1e-6)
@@ -256,7 +257,7 @@ def test_run_optimize_with_cap_fairness_and_constraints(project):
     assert risk["prob_cost_exceeds_budget"] == pytest.approx(0.1, abs=1e-4)
 
     overrides = {"optimize.fairness": True, "optimize.figures": False, "optimize.frontier.enabled": False}
-    fair = run_optimize(given_table_params(project, **overrides), layout)
+    fair = run_optimize(given_table_params(project, **overrides))
     t = fair["fairness"]["common_min_share"]
     plan = pd.read_csv(layout.segment_plan)
     assert plan["share"].min() == pytest.approx(t, abs=1e-12) and t > MIN_SHARE
@@ -264,4 +265,4 @@ def test_run_optimize_with_cap_fairness_and_constraints(project):
 
     overrides = {"optimize.capacity": {"dm3": 400}, "optimize.figures": False}
     with pytest.raises(InfeasiblePlanError, match=r"offer dm3: min_share 0.1 x 5,000 customers = 500.0 > capacity 400"):
-        run_optimize(given_table_params(project, **overrides), layout)
+        run_optimize(given_table_params(project, **overrides))

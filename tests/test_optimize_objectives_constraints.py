@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from offerflow.config import ConfigError, load_params
-from offerflow.optimize.objectives import customer_objective_values, objective_coefficients
+from offerflow.errors import InputDataError
+from offerflow.optimize.objectives import customer_value_and_cost, objective_coefficients
 from offerflow.optimize.segment_lp import InfeasiblePlanError, optimize_segments, score_plan
 from test_optimize_segment_lp import ARMS, COST, FLOOR, MIN_SHARE, greedy_optimum, tiny_table
 
@@ -145,28 +146,30 @@ def test_score_plan_values_a_plan_with_the_chosen_objective():
     assert scored["incremental_conversions"] == pytest.approx(GAIN.ravel() @ x, rel=1e-12)
 
 
-def test_customer_objective_values_read_a_per_customer_value_column(project):
+def test_customer_values_and_costs_read_a_per_customer_value_column(project):
     customers = pd.read_csv(project / "data/external/customers.csv").head(4)
     customers["ltv"] = [10.0, 0.0, 250.5, 40.0]
-    customers.to_csv(project / "data/external/customers.csv", index=False)
     prob = np.array([[0.1, 0.2, 0.4], [0.3, 0.3, 0.3], [0.05, 0.1, 0.2], [0.5, 0.6, 0.9]])
     probabilities = pd.DataFrame({"customer_id": customers["customer_id"][::-1].to_numpy()})  # other row order
+    probabilities[["prob_dm1", "prob_dm2", "prob_dm3"]] = prob
     params = load_params(
         project / "params.yaml",
         overrides={"optimize.objective": "profit", "optimize.value_column": "ltv"},
     )
     ltv = customers.set_index("customer_id").loc[probabilities["customer_id"], "ltv"].to_numpy()
     expected = ltv[:, None] * prob - UNIT[None, :] * prob
-    assert customer_objective_values(prob, probabilities, params) == pytest.approx(expected, rel=1e-12)
+    value, cost = customer_value_and_cost(probabilities, customers, params)
+    assert value == pytest.approx(expected, rel=1e-12)
+    assert cost == pytest.approx(UNIT[None, :] * prob, rel=1e-12)
     default = load_params(project / "params.yaml")  # incremental conversions need no value
-    assert customer_objective_values(prob, probabilities, default) == pytest.approx(prob - prob[:, [0]])
+    assert customer_value_and_cost(probabilities, customers, default)[0] == pytest.approx(prob - prob[:, [0]])
 
-    customers.assign(ltv=[10.0, -3.0, None, 1.0]).to_csv(project / "data/external/customers.csv", index=False)
-    with pytest.raises(ValueError, match=r"customers.csv: optimize.value_column 'ltv' must be .*2 in all"):
-        customer_objective_values(prob, probabilities, params)
+    broken = customers.assign(ltv=[10.0, -3.0, None, 1.0])
+    with pytest.raises(InputDataError, match=r"customers.csv: optimize.value_column 'ltv' must be .*2 in all"):
+        customer_value_and_cost(probabilities, broken, params)
     wrong = load_params(project / "params.yaml", overrides={"optimize.objective": "revenue", "optimize.value_column": "clv"})
-    with pytest.raises(ValueError, match=r"customers.csv: optimize.value_column 'clv' is not a column"):
-        customer_objective_values(prob, probabilities, wrong)
+    with pytest.raises(InputDataError, match=r"customers.csv: optimize.value_column 'clv' is not a column"):
+        customer_value_and_cost(probabilities, customers, wrong)
 
 
 def test_params_need_a_value_for_revenue_profit_and_max_profit(project):

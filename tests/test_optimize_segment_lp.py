@@ -16,9 +16,10 @@ import pytest
 
 from conftest import ROOT
 from offerflow.config import load_params
-from offerflow.io import InputFileError, Layout, read_table, write_csv
+from offerflow.catalog import Catalog
+from offerflow.io import InputFileError, read_table, write_csv
 from offerflow.optimize.segment_lp import InfeasiblePlanError, ProbabilityTableError, optimize_segments
-from offerflow.optimize.stage import run_optimize
+from offerflow.stages import run_optimize
 from offerflow.segments import segment_catalog
 
 ARMS = ["dm1", "dm2", "dm3"]
@@ -258,8 +259,8 @@ def stage_params(project, **overrides):
 
 def test_run_optimize_on_a_given_table_writes_plan_and_metrics_byte_identically(project):
     params = stage_params(project, **{"optimize.probability_table": "data/external/visit_probability.csv"})
-    layout = Layout(project)
-    metrics = run_optimize(params, layout)
+    layout = Catalog(params)
+    metrics = run_optimize(params)
     first = (layout.segment_plan.read_bytes(), layout.optimize_metrics.read_bytes())
     assert json.loads(first[1]) == json.loads(json.dumps(metrics))
     reference = optimize_segments(example_table(), EXAMPLE_SEGMENTS, ARMS, "dm1", COST, 10_000, MIN_SHARE)
@@ -272,7 +273,7 @@ def test_run_optimize_on_a_given_table_writes_plan_and_metrics_byte_identically(
     assert truth["true_optimum"] == metrics["objective"]
     assert truth["ratio_to_true_optimum"] == pytest.approx(1.0, abs=1e-9)
 
-    run_optimize(params, layout)
+    run_optimize(params)
     assert (layout.segment_plan.read_bytes(), layout.optimize_metrics.read_bytes()) == first
 
 
@@ -285,11 +286,11 @@ def test_run_optimize_on_a_given_table_writes_plan_and_metrics_byte_identically(
 )
 def test_run_optimize_scores_a_learned_table_on_the_truth(project, mistake, overspends):
     params = stage_params(project)
-    layout = Layout(project)
+    layout = Catalog(params)
     truth = example_table()
     wrong_dm3 = truth["prob_dm3"].to_numpy()[::-1] if mistake == "segments_mixed_up" else truth["prob_dm3"] * 0.75
     write_csv(truth.assign(prob_dm3=wrong_dm3), layout.segment_probabilities)
-    metrics = run_optimize(params, layout)
+    metrics = run_optimize(params)
     plan = read_table(layout.segment_plan)
     x = plan.pivot(index="segment_id", columns="offer", values="share").loc[truth["segment_id"], ARMS].to_numpy()
     gain, spend = coefficients(truth)
@@ -308,16 +309,16 @@ def test_run_optimize_scores_a_learned_table_on_the_truth(project, mistake, over
 
 
 def test_run_optimize_errors_name_the_file(project):
-    layout = Layout(project)
+    layout = Catalog(stage_params(project))
     with pytest.raises(InputFileError, match="segment_probabilities.csv.*probabilities stage"):
-        run_optimize(stage_params(project), layout)
+        run_optimize(stage_params(project))
     partial = project / "data/external/partial.csv"
     example_table().drop(columns=["segment_id", "n_customers"]).iloc[1:].to_csv(partial, index=False)
     params = stage_params(project, **{"optimize.probability_table": "data/external/partial.csv"})
     with pytest.raises(InputFileError, match=r"partial.csv: no row for segment\(s\) of the customer file .*age~19"):
-        run_optimize(params, layout)
+        run_optimize(params)
     broken = example_table().drop(columns=["n_customers"]).assign(prob_dm2=lambda t: t["prob_dm2"] + 0.6)
     broken.to_csv(partial, index=False)
     with pytest.raises(InputFileError, match=r"partial.csv: prob_dm2 must be within \[0, 1\]"):
-        run_optimize(params, layout)
+        run_optimize(params)
     assert not layout.segment_plan.exists() and not layout.optimize_metrics.exists()

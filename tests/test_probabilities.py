@@ -11,11 +11,11 @@ from sklearn.isotonic import IsotonicRegression
 
 from conftest import ROOT, SEED, set_params
 from offerflow.config import ConfigError, TrainConfig, load_params
-from offerflow.modeling import modeling_outputs, run_probabilities, run_simulate, run_train
-from offerflow.probabilities import aggregate_segment_probabilities, predict_customer_probabilities
+from offerflow.stages import run_probabilities, run_simulate, run_train
+from offerflow.uplift.probabilities import aggregate_segment_probabilities, predict_customer_probabilities
 from offerflow.segments import attach_segment_ids, segment_catalog
-from offerflow.simulate import simulate_history
-from offerflow.stages import layout_for
+from offerflow.simulation import simulate_history
+from offerflow.catalog import Catalog
 from offerflow.uplift.monotone import isotonic_rows, monotone_columns
 from offerflow.uplift.training import train_and_evaluate
 
@@ -105,11 +105,11 @@ def test_segment_intervals_count_the_history_and_cover_the_truth(small_history_t
 def test_probabilities_stage_writes_metrics_and_rejects_unknown_monotone_arms(project):
     set_params(project, train__candidates=[], train__evaluation__figures=False)
     params = load_params(project / "params.yaml")
-    layout = layout_for(params)
-    run_simulate(params, layout)
-    run_train(params, layout)
-    run_probabilities(params, layout)
-    metrics = json.loads(modeling_outputs(layout)["probabilities_metrics"].read_text())
+    layout = Catalog(params)
+    run_simulate(params)
+    run_train(params)
+    run_probabilities(params)
+    metrics = json.loads(layout.probabilities_metrics.read_text())
     assert metrics["monotone_arms"] == ARMS and metrics["segments"] == 16
     assert metrics["vs_truth"]["weighted_mae"] < 0.03
     assert metrics["vs_truth"]["ci_coverage"] >= 0.85
@@ -117,4 +117,4 @@ def test_probabilities_stage_writes_metrics_and_rejects_unknown_monotone_arms(pr
     assert (table["n_obs_dm1"] + table["n_obs_dm2"] + table["n_obs_dm3"]).sum() == 20_000
     set_params(project, probabilities__monotone_arms=["dm1", "dm4"])
     with pytest.raises(ConfigError, match="probabilities.monotone_arms"):
-        run_probabilities(load_params(project / "params.yaml"), layout)
+        run_probabilities(load_params(project / "params.yaml"))

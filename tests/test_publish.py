@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from offerflow.config import Params, load_params
-from offerflow.io import Layout, read_json, write_csv
+from offerflow.catalog import Catalog
+from offerflow.io import read_json, write_csv
 from offerflow.publish import (
     ALREADY_PUBLISHED,
     PUBLISHED,
@@ -21,10 +22,10 @@ from offerflow.publish import (
     largest_remainder_counts,
     open_store as open_target_store,
     resolve_target,
-    run_publish,
 )
+from offerflow.stages import run_publish
 from offerflow.publish import store as store_module
-from offerflow.publish.lineage import file_md5
+from offerflow.io import file_md5
 from test_publish_support import (
     ARMS,
     COST,
@@ -37,9 +38,9 @@ from test_publish_support import (
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> tuple[Params, Layout, pd.DataFrame]:
+def project(tmp_path: Path) -> tuple[Params, Catalog, pd.DataFrame]:
     params = make_project(tmp_path / "project")
-    layout = Layout(params.root)
+    layout = Catalog(params)
     return params, layout, write_plan(params, layout)
 
 
@@ -47,7 +48,7 @@ def open_store(params: Params):
     return open_target_store(resolve_target(params))
 
 
-def snapshot(params: Params, layout: Layout) -> dict[str, str | None]:
+def snapshot(params: Params, layout: Catalog) -> dict[str, str | None]:
     """Content hashes of everything publish writes (database files included)."""
     database = params.path(params.publish.sqlite_path)
     paths = [layout.assignments, layout.publish_metrics, database, Path(f"{database}-wal")]
@@ -157,7 +158,7 @@ def test_assign_rejects_customers_the_plan_does_not_cover():
 
 def test_publish_writes_database_csv_and_metrics(project):
     params, layout, plan = project
-    result = run_publish(params, layout)
+    result = run_publish(params)
     assert result["status"] == PUBLISHED and result["current_run_id"] == result["run_id"]
     run_id = result["run_id"]
     csv = pd.read_csv(layout.assignments)
@@ -206,7 +207,7 @@ def test_input_hashes_are_recorded_as_dvc_records_them(project):
     from dvc_data.hashfile.hash import file_md5 as dvc_file_md5
 
     params, layout, _ = project
-    run_id = run_publish(params, layout)["run_id"]
+    run_id = run_publish(params)["run_id"]
     with open_store(params) as store:
         record = store.run(run_id)
     hashes = record["input_hashes"]
@@ -221,9 +222,9 @@ def test_input_hashes_are_recorded_as_dvc_records_them(project):
 
 def test_publishing_twice_changes_nothing_and_is_byte_identical(project, tmp_path):
     params, layout, _ = project
-    first = run_publish(params, layout)
+    first = run_publish(params)
     csv_bytes, metrics_bytes = layout.assignments.read_bytes(), layout.publish_metrics.read_bytes()
-    second = run_publish(params, layout)
+    second = run_publish(params)
     assert second["status"] == ALREADY_PUBLISHED and second["run_id"] == first["run_id"]
     assert layout.assignments.read_bytes() == csv_bytes
     assert layout.publish_metrics.read_bytes() == metrics_bytes
@@ -234,23 +235,23 @@ def test_publishing_twice_changes_nothing_and_is_byte_identical(project, tmp_pat
 
     # Another checkout of the same inputs names the same run and writes the same bytes.
     other_params = make_project(tmp_path / "elsewhere")
-    other_layout = Layout(other_params.root)
+    other_layout = Catalog(other_params)
     write_plan(other_params, other_layout)
-    assert run_publish(other_params, other_layout)["run_id"] == first["run_id"]
+    assert run_publish(other_params)["run_id"] == first["run_id"]
     assert other_layout.assignments.read_bytes() == csv_bytes
     assert other_layout.publish_metrics.read_bytes() == metrics_bytes
 
 
 def test_new_seed_is_a_new_current_run_and_republishing_the_old_one_restores_it(project):
     params, layout, _ = project
-    first = run_publish(params, layout)
+    first = run_publish(params)
     reseeded = load_params(params.root / "params.yaml", overrides={"publish.seed": 12})
-    second = run_publish(reseeded, layout)
+    second = run_publish(reseeded)
     assert second["status"] == PUBLISHED and second["run_id"] != first["run_id"]
     with open_store(params) as store:
         assert sorted(store.run_ids()) == sorted([first["run_id"], second["run_id"]])
         assert store.current_run_id() == second["run_id"]
-    again = run_publish(params, layout)
+    again = run_publish(params)
     assert again["status"] == ALREADY_PUBLISHED and again["run_id"] == first["run_id"]
     with open_store(params) as store:
         assert store.current_run_id() == first["run_id"]
@@ -262,11 +263,11 @@ def test_new_seed_is_a_new_current_run_and_republishing_the_old_one_restores_it(
 
 def test_lineage_follows_model_file_and_git_revision(project, tmp_path):
     params, layout, _ = project
-    plain = run_publish(params, layout)["run_id"]
+    plain = run_publish(params)["run_id"]
 
     layout.model.parent.mkdir(parents=True, exist_ok=True)
     layout.model.write_bytes(b"model bytes")
-    with_model = run_publish(params, layout)
+    with_model = run_publish(params)
     assert with_model["run_id"] != plain
     with open_store(params) as store:
         assert store.run(with_model["run_id"])["model_md5"] == hashlib.md5(b"model bytes").hexdigest()
@@ -277,16 +278,16 @@ def test_lineage_follows_model_file_and_git_revision(project, tmp_path):
     subprocess.run([*git, "add", "params.yaml"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "init"], check=True)
     head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
-    repo_layout = Layout(repo.root)
+    repo_layout = Catalog(repo)
     write_plan(repo, repo_layout)
-    published = run_publish(repo, repo_layout)
+    published = run_publish(repo)
     assert published["git_revision"] == head
     assert published["run_id"] == plain  # the revision is recorded, not part of the run id
 
 
 def test_mismatching_plan_is_rejected_before_anything_is_written(project):
     params, layout, plan = project
-    run_publish(params, layout)
+    run_publish(params)
     before = snapshot(params, layout)
 
     wrong_size = plan.copy()
@@ -294,24 +295,24 @@ def test_mismatching_plan_is_rejected_before_anything_is_written(project):
     actual = int(plan.loc[plan["segment_id"] == 3, "n_customers"].iloc[0])
     write_csv(wrong_size, layout.segment_plan)
     with pytest.raises(PlanError, match=rf"segment_id 3 .*plan n_customers={actual + 1} but customers have {actual}"):
-        run_publish(params, layout)
+        run_publish(params)
 
     missing = plan[plan["segment_id"] != 5]
     write_csv(missing, layout.segment_plan)
     row = plan[plan["segment_id"] == 5].iloc[0]
     with pytest.raises(PlanError, match=rf"age_cat='{row.age_cat}', freq_cat='{row.freq_cat}'\) has {row.n_customers} customers but is missing from the plan"):
-        run_publish(params, layout)
+        run_publish(params)
 
     unknown_offer = plan.replace({"offer": {"dm3": "dm9"}})
     write_csv(unknown_offer, layout.segment_plan)
     with pytest.raises(PlanError, match=r"segment_plan.csv: column 'offer' has values \['dm9'\]"):
-        run_publish(params, layout)
+        run_publish(params)
     assert snapshot(params, layout) == before
 
 
 def test_failure_inside_the_transaction_leaves_the_previous_run_current(project, monkeypatch):
     params, layout, _ = project
-    first = run_publish(params, layout)
+    first = run_publish(params)
     before = snapshot(params, layout)
     real_load = store_module.bulk_load
 
@@ -322,7 +323,7 @@ def test_failure_inside_the_transaction_leaves_the_previous_run_current(project,
     monkeypatch.setattr(store_module, "bulk_load", load_half_then_fail)
     reseeded = load_params(params.root / "params.yaml", overrides={"publish.seed": 12})
     with pytest.raises(RuntimeError, match="connection lost"):
-        run_publish(reseeded, layout)
+        run_publish(reseeded)
     with open_store(params) as store:
         assert store.run_ids() == [first["run_id"]]
         assert store.current_run_id() == first["run_id"]
@@ -332,7 +333,7 @@ def test_failure_inside_the_transaction_leaves_the_previous_run_current(project,
         k: v for k, v in before.items() if "sqlite" not in k}
 
     monkeypatch.setattr(store_module, "bulk_load", real_load)
-    retried = run_publish(reseeded, layout)
+    retried = run_publish(reseeded)
     assert retried["status"] == PUBLISHED
     with open_store(params) as store:
         assert store.current_run_id() == retried["run_id"]

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from offerflow.config import load_params
-from offerflow.io import Layout
-from offerflow.publish import open_store, resolve_target, run_publish
+from offerflow.catalog import Catalog
+from offerflow.publish import open_store, resolve_target
+from offerflow.stages import run_publish
 from offerflow.publish.commands import add_commands, dispatch, offer_summary, resolve_run_id, segment_summary
 from offerflow.publish.lineage import StoreError
 from test_publish_support import ARMS, COST, exact_hamilton, make_project, run_record, sqlite_target, synthetic_assignments, write_plan
@@ -33,11 +34,11 @@ def run(argv: list[str]) -> tuple[int, str, str]:
 def published(tmp_path_factory):
     """Two publications of the example plan (seeds 11 and 12); the second is current."""
     params = make_project(tmp_path_factory.mktemp("cmd") / "p")
-    layout = Layout(params.root)
+    layout = Catalog(params)
     plan = write_plan(params, layout)
-    first = run_publish(params, layout)
+    first = run_publish(params)
     first_csv = pd.read_csv(layout.assignments)
-    second = run_publish(load_params(params.root / "params.yaml", overrides={"publish.seed": 12}), layout)
+    second = run_publish(load_params(params.root / "params.yaml", overrides={"publish.seed": 12}))
     return params, plan, first, first_csv, second
 
 

@@ -9,9 +9,12 @@ import pandas as pd
 import pytest
 
 from offerflow.config import load_params
-from offerflow.io import Layout, read_json, write_parquet
-from offerflow.publish import PUBLISHED, PlanError, assign_from_customer_plan, open_store, resolve_target, run_publish
-from offerflow.publish.lineage import file_md5
+from offerflow.errors import InputFileError
+from offerflow.catalog import Catalog
+from offerflow.io import read_json, write_parquet
+from offerflow.publish import PUBLISHED, PlanError, assign_from_customer_plan, open_store, resolve_target
+from offerflow.stages import run_publish
+from offerflow.io import file_md5
 from test_publish_support import COST, make_project, write_customer_plan, write_plan
 
 CUSTOMERS = pd.DataFrame({"customer_id": [30, 10, 20, 40], "segment_id": [2, 1, 1, 2],
@@ -63,13 +66,13 @@ def test_assign_from_customer_plan_rejects_plans_naming_the_offenders(plan, mess
 
 def customer_plan_project(tmp_path: Path, with_probabilities: bool = True):
     params = make_project(tmp_path / "p", **{"publish.source": "customer_plan"})
-    layout = Layout(params.root)
+    layout = Catalog(params)
     return params, layout, write_customer_plan(params, with_probabilities=with_probabilities)
 
 
 def test_run_publish_from_a_customer_plan(tmp_path):
     params, layout, plan = customer_plan_project(tmp_path)
-    result = run_publish(params, layout)
+    result = run_publish(params)
     assert result["status"] == PUBLISHED and result["source"] == "customer_plan" and result["rows"] == 5000
     csv = pd.read_csv(layout.assignments)
     expected = plan.sort_values("customer_id").reset_index(drop=True)
@@ -87,7 +90,7 @@ def test_run_publish_from_a_customer_plan(tmp_path):
     with open_store(resolve_target(params)) as store:
         record = store.run(result["run_id"])
     assert record["source"] == "customer_plan"
-    assert record["input_hashes"]["customer_plan"]["md5"] == file_md5(params.path(params.publish.customer_plan))
+    assert record["input_hashes"]["customer_plan"]["md5"] == file_md5(Catalog(params).customer_plan)
     assert "segment_plan" not in record["input_hashes"]
 
 
@@ -97,11 +100,9 @@ def test_customer_plan_without_probabilities_uses_the_customer_probability_table
     rng = np.random.default_rng(5)
     table = pd.DataFrame({"customer_id": customers["customer_id"], **{f"prob_{a}": rng.uniform(0, 0.5, len(customers)) for a in COST}})
     write_parquet(table, layout.customer_probabilities)
-    metrics = params.root / "reports/customer_allocation.json"
-    metrics.write_text('{"objective": 123.5, "expected_cost": 9000.0, "budget": 9000, "solver": {"termination": "optimal"}}')
-    params = load_params(params.root / "params.yaml", overrides={"publish.source": "customer_plan",
-                                                                 "publish.customer_plan_metrics": "reports/customer_allocation.json"})
-    result = run_publish(params, layout)
+    layout.allocate_metrics.write_text('{"objective": 123.5, "expected_cost": 9000.0, "budget": 9000, "solver": {"termination": "optimal"}}')
+    params = load_params(params.root / "params.yaml", overrides={"publish.source": "customer_plan"})
+    result = run_publish(params)
     csv = pd.read_csv(layout.assignments).merge(table, on="customer_id")
     chosen = np.array([row[f"prob_{row['offer']}"] for _, row in csv.iterrows()])
     np.testing.assert_allclose(csv["predicted_probability"], chosen, rtol=1e-9)
@@ -110,29 +111,21 @@ def test_customer_plan_without_probabilities_uses_the_customer_probability_table
     assert read_json(layout.publish_metrics)["budget"] == 9000
 
 
-def test_without_plan_metrics_the_cost_is_the_assigned_cost(tmp_path):
-    params, layout, plan = customer_plan_project(tmp_path)
-    params = load_params(params.root / "params.yaml", overrides={"publish.source": "customer_plan", "publish.customer_plan_metrics": None})
-    result = run_publish(params, layout)
-    assert result["objective"] is None and result["solver_status"] is None and result["budget"] is None
-    assert result["expected_cost"] == pytest.approx(plan["expected_cost"].sum(), rel=1e-9)
-
-
 def test_missing_customer_plan_file_is_a_clear_error(tmp_path):
     params = make_project(tmp_path / "p", **{"publish.source": "customer_plan"})
-    with pytest.raises(PlanError, match=r"publish.source is customer_plan but publish.customer_plan does not exist: .*customer_plan.parquet"):
-        run_publish(params, Layout(params.root))
+    with pytest.raises(InputFileError, match=r"customer_plan.parquet: file not found"):
+        run_publish(params)
 
 
 def test_customer_plan_for_other_customers_is_rejected_before_anything_is_written(tmp_path):
     params, layout, plan = customer_plan_project(tmp_path)
     segment_params = load_params(params.root / "params.yaml", overrides={"publish.source": "segment_plan"})
     write_plan(segment_params, layout)
-    first = run_publish(segment_params, layout)  # a previous publication that must stay current
+    first = run_publish(segment_params)  # a previous publication that must stay current
     before = {p: p.read_bytes() for p in (layout.assignments, layout.publish_metrics, params.path(params.publish.sqlite_path))}
-    write_parquet(plan[plan["customer_id"] != plan["customer_id"].iloc[7]], params.path(params.publish.customer_plan))
+    write_parquet(plan[plan["customer_id"] != plan["customer_id"].iloc[7]], Catalog(params).customer_plan)
     with pytest.raises(PlanError, match=rf"1 customers have no plan row \(e.g. \[{plan['customer_id'].iloc[7]}\]\)"):
-        run_publish(params, layout)
+        run_publish(params)
     assert {p: p.read_bytes() for p in before} == before
     with open_store(resolve_target(params)) as store:
         assert store.run_ids() == [first["run_id"]] and store.current_run_id() == first["run_id"]

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from offerflow.io import Layout
+from offerflow.catalog import Catalog
 from offerflow.publish import (
     ALREADY_PUBLISHED,
     PUBLISHED,
@@ -20,8 +20,8 @@ from offerflow.publish import (
     StoreError,
     open_store,
     resolve_target,
-    run_publish,
 )
+from offerflow.stages import run_publish
 from offerflow.publish.schema import SCHEMA_VERSION
 from offerflow.publish.store import SqlStore
 from test_publish_support import (
@@ -55,9 +55,9 @@ def all_text_under(root: Path) -> str:
 def test_publish_to_postgres_with_reserved_schema_name_and_prefix(pg_url, tmp_path, monkeypatch):
     monkeypatch.setenv("OFFERFLOW_DB_URL", with_password(pg_url))
     params = make_project(tmp_path / "p", **{"publish.target": "postgresql", "publish.schema": "user", "publish.table_prefix": "of_"})
-    layout = Layout(params.root)
+    layout = Catalog(params)
     write_plan(params, layout)
-    first = run_publish(params, layout)
+    first = run_publish(params)
     assert first["status"] == PUBLISHED and first["current_run_id"] == first["run_id"]
     database = pg_url.rsplit("/", 1)[1]
     assert first["target"] == f"postgresql+psycopg://postgres:***@127.0.0.1:5432/{database}"
@@ -76,7 +76,7 @@ def test_publish_to_postgres_with_reserved_schema_name_and_prefix(pg_url, tmp_pa
     csv = csv.sort_values("customer_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(view[csv.columns], csv, check_dtype=False, rtol=1e-9)  # the CSV keeps 10 digits
 
-    second = run_publish(params, layout)
+    second = run_publish(params)
     assert second["status"] == ALREADY_PUBLISHED and second["run_id"] == first["run_id"]
     assert pg_count(pg_url, 'SELECT count(*) FROM "user".of_assignments') == 5000
     assert pg_count(pg_url, 'SELECT count(*) FROM "user".of_events') == 1
@@ -132,11 +132,11 @@ def test_schema_creation_is_idempotent_and_adopts_nothing_foreign(pg_url):
 def test_unreachable_database_fails_clearly_without_the_password(url, expected, tmp_path, monkeypatch, caplog, capsys):
     monkeypatch.setenv("OFFERFLOW_DB_URL", url)
     params = make_project(tmp_path / "p", **{"publish.target": "postgresql", "publish.connect_timeout_seconds": 2})
-    layout = Layout(params.root)
+    layout = Catalog(params)
     write_plan(params, layout)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(PublishTargetError, match=expected) as failure:
-        run_publish(params, layout)
+        run_publish(params)
     error = failure.value
     shown = "".join(traceback.format_exception(error)) + repr(error) + caplog.text + "".join(capsys.readouterr())
     if "postgresql" in url:
@@ -149,10 +149,10 @@ def test_unreachable_database_fails_clearly_without_the_password(url, expected, 
 def test_missing_credentials_name_the_environment_variable(tmp_path, monkeypatch):
     monkeypatch.delenv("MY_DB", raising=False)
     params = make_project(tmp_path / "p", **{"publish.target": "postgresql", "publish.url_env": "MY_DB"})
-    layout = Layout(params.root)
+    layout = Catalog(params)
     write_plan(params, layout)
     with pytest.raises(PublishTargetError, match=r"environment variable MY_DB \(publish.url_env\) is not set"):
-        run_publish(params, layout)
+        run_publish(params)
     assert not layout.assignments.exists()
 
 

@@ -7,8 +7,10 @@ from typing import Iterator
 
 import pytest
 
-from offerflow.io import Layout, read_json
-from offerflow.publish import PUBLISHED, PublishTargetError, run_publish
+from offerflow.catalog import Catalog
+from offerflow.io import read_json
+from offerflow.publish import PUBLISHED, PublishTargetError
+from offerflow.stages import run_publish
 from test_publish_support import make_project, pg_count, throwaway_database, write_plan
 
 PASSWORD = "bl0ck-pa55word"
@@ -34,9 +36,9 @@ def secret_block(pg_url) -> Iterator[str]:
 def test_publish_reads_the_url_from_a_prefect_secret_block(secret_block, pg_url, tmp_path, monkeypatch):
     monkeypatch.setenv("OFFERFLOW_DB_URL", "postgresql://nobody@127.0.0.1:1/not_this_one")  # the block wins
     params = make_project(tmp_path / "p", **{"publish.target": "postgresql", "publish.secret_block": secret_block})
-    layout = Layout(params.root)
+    layout = Catalog(params)
     write_plan(params, layout)
-    result = run_publish(params, layout)
+    result = run_publish(params)
     assert result["status"] == PUBLISHED
     assert pg_count(pg_url, "SELECT count(*) FROM assignments") == 5000
     metrics = read_json(layout.publish_metrics)
@@ -46,8 +48,8 @@ def test_publish_reads_the_url_from_a_prefect_secret_block(secret_block, pg_url,
 
 def test_a_missing_secret_block_is_named(tmp_path):
     params = make_project(tmp_path / "p", **{"publish.target": "postgresql", "publish.secret_block": "no-such-block-xyz"})
-    layout = Layout(params.root)
+    layout = Catalog(params)
     write_plan(params, layout)
     with pytest.raises(PublishTargetError, match=r"publish.secret_block: cannot load the Prefect Secret block 'no-such-block-xyz'"):
-        run_publish(params, layout)
+        run_publish(params)
     assert not layout.assignments.exists()

@@ -17,7 +17,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from offerflow.config import Params, load_params
-from offerflow.io import Layout, write_csv, write_json, write_parquet
+from offerflow.catalog import Catalog
+from offerflow.io import write_csv, write_json, write_parquet
 from offerflow.publish.lineage import RunRecord
 from offerflow.publish.target import PublishTarget
 
@@ -50,7 +51,7 @@ def make_project(root: Path, **overrides) -> Params:
     return load_params(root / "params.yaml", overrides=overrides or None)
 
 
-def write_plan(params: Params, layout: Layout) -> pd.DataFrame:
+def write_plan(params: Params, layout: Catalog) -> pd.DataFrame:
     """A valid segment plan for the example customers, in the optimize stage's long format."""
     customers = pd.read_csv(params.path(params.data.customers))
     table = pd.read_csv(params.path(params.data.true_probabilities))
@@ -90,7 +91,7 @@ def write_customer_plan(params: Params, seed: int = 3, with_probabilities: bool 
     if with_probabilities:
         plan["predicted_probability"] = probability
         plan["expected_cost"] = [COST[o] * p for o, p in zip(offers, probability)]
-    write_parquet(plan, params.path(params.publish.customer_plan))
+    write_parquet(plan, Catalog(params).customer_plan)
     cost = float(sum(COST[o] * p for o, p in zip(offers, probability)))
     write_json({"customers": len(plan), "budget": 10000.0, "objective": 321.5, "dual_bound": 321.5, "optimality_gap": 0.0,
                 "relative_gap": 0.0, "expected_cost": cost}, params.root / "reports/allocate_metrics.json")

@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 
 from offerflow.config import ConfigError, load_params
-from offerflow.io import Layout, read_json
-from offerflow.publish import ALREADY_PUBLISHED, PUBLISHED, StoreError, open_store, resolve_target, run_publish
+from offerflow.catalog import Catalog
+from offerflow.io import read_json
+from offerflow.publish import ALREADY_PUBLISHED, PUBLISHED, StoreError, open_store, resolve_target
+from offerflow.stages import run_publish
 from offerflow.publish.schema import SCHEMA_VERSION, build_tables
 from test_publish_support import make_project, write_plan
 
@@ -20,9 +22,9 @@ FILES_TARGET = {"publish.target": "files", "publish.files_dir": "data/published/
 
 def test_files_target_writes_each_run_once_and_moves_the_pointer_atomically(tmp_path):
     params = make_project(tmp_path / "p", **FILES_TARGET)
-    layout = Layout(params.root)
+    layout = Catalog(params)
     write_plan(params, layout)
-    first = run_publish(params, layout)
+    first = run_publish(params)
     assert first["status"] == PUBLISHED and first["target"] == "files:data/published/files"
     folder = params.root / "data/published/files/runs" / first["run_id"]
     csv = pd.read_csv(layout.assignments, dtype={"customer_id": str}).drop(columns="run_id")
@@ -36,14 +38,14 @@ def test_files_target_writes_each_run_once_and_moves_the_pointer_atomically(tmp_
 
     state_path = params.root / "data/published/files/state.json"
     state_bytes = state_path.read_bytes()
-    assert run_publish(params, layout)["status"] == ALREADY_PUBLISHED
+    assert run_publish(params)["status"] == ALREADY_PUBLISHED
     assert state_path.read_bytes() == state_bytes
 
     # Leftovers of a killed publisher (a temporary folder, a renamed but uncommitted run) disappear.
     (folder.parent / ".incoming-dead-1234").mkdir()
     (folder.parent / "0123456789abcdef").mkdir()
     reseeded = load_params(params.root / "params.yaml", overrides={**FILES_TARGET, "publish.seed": 12})
-    second = run_publish(reseeded, layout)
+    second = run_publish(reseeded)
     assert sorted(p.name for p in folder.parent.iterdir()) == sorted([first["run_id"], second["run_id"]])
     state = json.loads(state_path.read_text())
     assert state["current_run_id"] == second["run_id"]
@@ -106,13 +108,13 @@ INSERT INTO current_run VALUES (1, 'oldrun', '2026-11-01 10:00:00.000000');
 def test_a_database_of_the_foundation_layout_is_migrated_in_place(tmp_path):
     """The first publish stage wrote runs/assignments/current_run without a version: keep its runs, add the rest."""
     params = make_project(tmp_path / "p")
-    layout = Layout(params.root)
+    layout = Catalog(params)
     write_plan(params, layout)
     database = params.path(params.publish.sqlite_path)
     database.parent.mkdir(parents=True)
     with sqlite3.connect(database) as raw:
         raw.executescript(FOUNDATION_DDL)
-    result = run_publish(params, layout)
+    result = run_publish(params)
     assert result["status"] == PUBLISHED
     with open_store(resolve_target(params)) as store:
         old = store.run("oldrun")

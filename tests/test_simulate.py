@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from conftest import ROOT, SEED
-from offerflow.simulate import simulate_history
+from offerflow.simulation import simulate_history
 
 ARMS = ["dm1", "dm2", "dm3"]
 SEGMENTS = ["age_cat", "freq_cat"]
@@ -63,12 +63,12 @@ def test_segment_missing_from_truth_is_an_error():
 
 # --- richer simulator: customer-level heterogeneity and targeted (non-randomized) history -------------
 
-from offerflow.simulate import (  # noqa: E402
+from offerflow.simulation import (  # noqa: E402
     add_customer_features,
     customer_true_probabilities,
     targeted_propensities,
-    true_prob_column,
 )
+from offerflow.schema import true_prob_column  # noqa: E402
 
 
 def test_heterogeneous_probabilities_keep_every_segment_mean_and_spread_inside_it():

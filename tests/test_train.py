@@ -14,12 +14,13 @@ import pytest
 from conftest import ROOT, SEED, set_params
 from offerflow.config import TrainConfig, load_params
 from offerflow.io import file_sha256
-from offerflow.modeling import modeling_outputs, run_probabilities, run_simulate, run_train
-from offerflow.probabilities import aggregate_segment_probabilities, predict_customer_probabilities
+from offerflow.pipeline import run_stage
+from offerflow.stages import run_probabilities, run_simulate, run_train
+from offerflow.uplift.probabilities import aggregate_segment_probabilities, predict_customer_probabilities
 from offerflow.segments import attach_segment_ids, segment_catalog
-from offerflow.simulate import add_customer_features, simulate_history
-from offerflow.stages import layout_for
-from offerflow.train import train_uplift
+from offerflow.simulation import add_customer_features, simulate_history
+from offerflow.catalog import Catalog
+from offerflow.uplift.model import train_uplift
 from offerflow.uplift.training import select_learner
 
 ARMS = ["dm1", "dm2", "dm3"]
@@ -80,17 +81,16 @@ def test_selection_keeps_the_best_by_the_stated_criterion():
 
 
 def stage_outputs(layout):
-    extra = modeling_outputs(layout)
-    return [layout.model, layout.model_metadata, layout.train_metrics, layout.customer_probabilities,
-            layout.segment_probabilities, *extra.values()]
+    names = ("model", "model_metadata", "train_metrics", "customer_probabilities", "segment_probabilities",
+             "train_gain_curve", "train_qini_curve", "train_figure", "probabilities_metrics")
+    return [layout.path(name) for name in names]
 
 
 def test_train_and_probabilities_stages_are_deterministic_and_report_all_candidates(project):
     params = load_params(project / "params.yaml")
-    layout = layout_for(params)
-    run_simulate(params, layout)
-    run_train(params, layout)
-    run_probabilities(params, layout)
+    layout = Catalog(params)
+    for stage in ("simulate", "validate", "train", "probabilities"):
+        run_stage(stage, params)  # as the CLI runs them: provenance stamps included
     first = [file_sha256(path) for path in stage_outputs(layout)]
     # again in a fresh process with another hash seed: set ordering must not leak into the bytes
     env = {**os.environ, "PYTHONHASHSEED": "977"}
@@ -114,9 +114,9 @@ def test_train_and_probabilities_stages_are_deterministic_and_report_all_candida
     scored = pd.read_parquet(layout.customer_probabilities)
     assert len(scored) == 5000 and scored["customer_id"].is_unique
     assert scored[["prob_dm1", "prob_dm2", "prob_dm3"]].apply(lambda c: c.between(0, 1).all()).all()
-    curves = pd.read_csv(modeling_outputs(layout)["train_gain_curve"])
+    curves = pd.read_csv(layout.train_gain_curve)
     assert len(curves) == 101 and curves["population_share"].iloc[-1] == 1.0
-    assert modeling_outputs(layout)["train_figure"].read_bytes()[:4] == b"\x89PNG"
+    assert layout.train_figure.read_bytes()[:4] == b"\x89PNG"
 
 
 def write_campaign(project, arms: dict[str, float], probabilities: list[list[float]]):
@@ -159,12 +159,12 @@ def write_campaign(project, arms: dict[str, float], probabilities: list[list[flo
 def test_a_campaign_log_with_other_columns_and_arms_needs_only_params(project, arms, levels):
     truth = write_campaign(project, arms, levels)
     params = load_params(project / "params.yaml")
-    layout = layout_for(params)
-    run_simulate(params, layout)
-    history = pd.read_csv(params.path(params.data.history))
+    layout = Catalog(params)
+    run_simulate(params)
+    history = pd.read_csv(layout.history)
     assert {"client_no", "offer", "bought"} <= set(history.columns) and set(history["offer"]) == set(arms)
-    run_train(params, layout)
-    run_probabilities(params, layout)
+    run_train(params)
+    run_probabilities(params)
     names = list(arms)
     table = pd.read_csv(layout.segment_probabilities)
     assert list(table.columns[:4 + len(names)]) == ["band", "loyalty", "segment_id", *[f"prob_{a}" for a in names], "n_customers"]

@@ -20,8 +20,9 @@ import pytest
 
 from conftest import ROOT, SEED
 from offerflow.config import ConfigError, load_params
-from offerflow.io import Layout
-from offerflow.validate import DataValidationError, ValidationFailure, run_validate, validate_frame
+from offerflow.catalog import Catalog
+from offerflow.stages import run_validate
+from offerflow.validation.report import DataValidationError, ValidationFailure, validate_frame
 from offerflow.validation.suites import expand_expectations, load_suite
 
 CUSTOMERS = "data/external/customers.csv"
@@ -73,7 +74,7 @@ def project(base_project: Path, tmp_path: Path) -> Path:
 
 def _run(project: Path, **overrides) -> dict:
     params = load_params(project / "params.yaml", overrides={"validate.data_docs": False, **overrides})
-    return run_validate(params, Layout(project))
+    return run_validate(params)
 
 
 def _edit_csv(project: Path, relative: str, edit: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
@@ -312,7 +313,7 @@ def test_renamed_columns_are_named_in_failures(project: Path) -> None:
 
 
 def test_suite_placeholders_expand_from_params(base_project: Path) -> None:
-    params = load_params(base_project / "params.yaml", overrides={"arms.coupon_cost": {"a": 0.0, "b": 5.0}, "arms.control": "a"})
+    params = load_params(base_project / "params.yaml", overrides={"arms.coupon_cost": {"a": 0.0, "b": 5.0}, "arms.control": "a", "probabilities.monotone_arms": []})
     specs = load_suite("probability_table", params)
     columns = [s.kwargs.get("column") for s in specs if s.type == "expect_column_values_to_be_between"]
     assert columns == ["prob_a", "prob_b"]

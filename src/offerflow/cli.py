@@ -1,6 +1,8 @@
-"""`offerflow <stage>`: the command line that dvc.yaml calls and people type.
+"""`offerflow <stage>`, `offerflow run`, `offerflow flow`: the command line that dvc.yaml calls and people type.
 
-Exit codes: 0 ok, 1 other error, 2 bad params.yaml, 3 input data failed validation, 4 infeasible plan.
+Subcommands come from the pipeline declaration (offerflow.pipeline). Exit codes (offerflow.errors):
+0 ok, 1 other error, 2 bad params.yaml, 3 input data failed validation (or is missing or stale),
+4 infeasible plan, 5 the publish gate refused every policy.
 """
 
 from __future__ import annotations
@@ -8,21 +10,35 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
+from offerflow.errors import EXIT_OK, ConfigError, OfferflowError, exit_code_of
 
-from offerflow.config import ConfigError, Params, load_params
-
-EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_DATA, EXIT_INFEASIBLE = 0, 1, 2, 3, 4
 log = logging.getLogger("offerflow")
+
+
+def project_environment(params_file: Path) -> None:
+    """Prefect state and start-up timeout for entry points outside make (the user's environment wins).
+
+    Prefect's ephemeral server misses its default start-up timeout on a busy 2-core machine, and its
+    state belongs to the project, not to ~/.prefect.
+    """
+    root = Path(params_file).resolve().parent
+    os.environ.setdefault("PREFECT_HOME", str(root / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "offerflow")
 
 
 def parse_override(text: str) -> tuple[str, Any]:
     """`optimize.budget=5000` -> ("optimize.budget", 5000); values are parsed as YAML scalars/lists."""
+    import yaml
+
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise ConfigError(f"--set expects KEY=VALUE with a dotted key, got {text!r}")
@@ -39,35 +55,27 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a params.yaml key for this run, e.g. --set optimize.budget=8000 (repeatable)",
     )
+    parser.add_argument("--verbose", action="store_true", help="library logs at INFO and tracebacks on errors")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from offerflow.stages import STAGES
+    from offerflow import __version__
+    from offerflow.pipeline import STAGE_NAMES, STAGES
 
     parser = argparse.ArgumentParser(prog="offerflow", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"offerflow {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    helps = {
-        "simulate": "draw a randomized campaign history from the true probability table",
-        "validate": "check every input with the Great Expectations suites in expectations/",
-        "train": "fit the causalml uplift model on the campaign history",
-        "probabilities": "score every customer under every arm; aggregate the segment table",
-        "optimize": "solve the segment LP (Pyomo + HiGHS) for the budget",
-        "allocate": "exact customer-level allocation under the budget (in process or on Dask)",
-        "publish": "assign one offer per customer and publish to the database and files",
-    }
     for stage in STAGES:
-        _common(commands.add_parser(stage, help=helps[stage], description=helps[stage]))
+        _common(commands.add_parser(stage.name, help=stage.help, description=stage.help))
     run = commands.add_parser(
         "run",
-        help="run every stage in order in this process, with a progress bar",
-        description="Run simulate (when enabled), validate, train, probabilities, optimize and publish in order.",
+        help="run every enabled stage in order in this process, with a progress bar",
+        description="Run the enabled stages (" + ", ".join(STAGE_NAMES) + ") in order.",
     )
     _common(run)
-    run.add_argument("--from-stage", choices=STAGES, default=None, help="start at this stage (earlier outputs must exist)")
+    run.add_argument("--from-stage", choices=STAGE_NAMES, default=None, help="start at this stage (earlier outputs must be current)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in CI logs)")
-    flow = commands.add_parser(
-        "flow", help="run the pipeline as the Prefect flow (ephemeral Prefect, no server needed)"
-    )
+    flow = commands.add_parser("flow", help="run the pipeline as the Prefect flow (ephemeral Prefect, no server needed)")
     _common(flow)
     serve = commands.add_parser(
         "serve",
@@ -77,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(serve)
     serve.add_argument("--no-schedule", action="store_true", help="serve without the cron schedule (runs on demand)")
+    dvc_yaml = commands.add_parser(
+        "dvc-yaml",
+        help="write dvc.yaml from the pipeline declaration and params.yaml",
+        description="Write dvc.yaml for these params (after switching simulate, the true table, the table or the publish source).",
+    )
+    _common(dvc_yaml)
+    dvc_yaml.add_argument("--check", action="store_true", help="exit 2 if dvc.yaml differs instead of writing it")
     from offerflow.publish import commands as publish_commands
 
     publish_commands.add_commands(commands)
@@ -87,39 +102,31 @@ def overrides_of(args: argparse.Namespace) -> dict[str, Any]:
     return dict(parse_override(item) for item in args.overrides)
 
 
-def load(args: argparse.Namespace) -> Params:
+def load(args: argparse.Namespace):
+    from offerflow.config import load_params
+
     return load_params(args.params, overrides=overrides_of(args))
 
 
 def print_summary(summary: dict) -> None:
-    def money(value: Any) -> str:
-        return "n/a" if value is None else f"{value:,.2f} USD"
+    from offerflow.summary import summary_lines
 
-    print("offerflow summary")
-    print(f"  budget:                           {money(summary['budget'])}")
-    conversions = summary["expected_incremental_conversions"]
-    print(f"  expected incremental conversions: {conversions:,.2f}" if conversions is not None else "  n/a")
-    print(f"  expected coupon cost:             {money(summary['expected_coupon_cost'])}")
-    print(f"  cost per incremental conversion:  {money(summary['cost_per_incremental_conversion'])}")
-    if summary.get("recommended_budget") is not None:
-        print(f"  recommended budget (frontier):    {money(summary['recommended_budget'])}")
-    print(f"  published run {summary['run_id']} to: {', '.join(str(x) for x in summary['published_to'] if x)}")
+    print("\n".join(summary_lines(summary)))
 
 
-def run_pipeline(params: Params, from_stage: str | None = None, progress: bool = True) -> dict:
+def run_pipeline(params, from_stage: str | None = None, progress: bool = True) -> dict:
     from tqdm import tqdm
 
-    from offerflow.stages import STAGES, pipeline_summary, run_stage
+    from offerflow.pipeline import enabled_stages, run_stage
+    from offerflow.summary import pipeline_summary
 
-    stages = list(STAGES[STAGES.index(from_stage):] if from_stage else STAGES)
-    if not params.simulate.enabled and "simulate" in stages:
-        stages.remove("simulate")
+    stages = enabled_stages(params, from_stage)
     bar = tqdm(stages, desc="offerflow", unit="stage", disable=not progress, file=sys.stderr)
     for stage in bar:
-        bar.set_postfix_str(stage)
+        bar.set_postfix_str(stage.name)
         started = time.perf_counter()
-        metrics = run_stage(stage, params)
-        log.info("%s done in %.1fs: %s", stage, time.perf_counter() - started, json.dumps(metrics, default=str))
+        metrics = run_stage(stage.name, params)
+        log.info("%s done in %.1fs: %s", stage.name, time.perf_counter() - started, json.dumps(metrics, default=str)[:500])
     return pipeline_summary(params)
 
 
@@ -142,36 +149,50 @@ def dispatch(args: argparse.Namespace) -> int:
 
         serve_flow(params, args.params, overrides_of(args), schedule=not args.no_schedule)
         return EXIT_OK
-    from offerflow.stages import run_stage
+    if args.command == "dvc-yaml":
+        from offerflow.dvcyaml import check_dvc_yaml, write_dvc_yaml
+
+        if args.check:
+            check_dvc_yaml(params)
+            print(f"{params.root / 'dvc.yaml'} is current")
+        else:
+            print(f"wrote {write_dvc_yaml(params)}")
+        return EXIT_OK
+    from offerflow.pipeline import run_stage
 
     metrics = run_stage(args.command, params)
     print(json.dumps({args.command: metrics}, default=str))
     return EXIT_OK
 
 
-def exit_code_for(error: BaseException) -> int:
-    """Map the domain errors to exit codes without importing heavy modules up front."""
-    names = {type_.__name__ for type_ in type(error).__mro__}
-    if "ConfigError" in names:
-        return EXIT_CONFIG
-    if names & {"DataValidationError", "InputFileError"}:
-        return EXIT_DATA
-    if "InfeasiblePlanError" in names:
-        return EXIT_INFEASIBLE
-    return EXIT_ERROR
+def configure_logging(verbose: bool) -> None:
+    """offerflow's own lines at INFO on stderr; third-party libraries at WARNING unless --verbose."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    for root_handler in logging.getLogger().handlers:  # libraries that set their own loggers to INFO (GX) stay quiet
+        root_handler.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("pyomo", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    configure_logging(verbose)
+    project_environment(getattr(args, "params", Path("params.yaml")))
     try:
         return dispatch(args)
+    except BrokenPipeError:  # `offerflow show ... | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except Exception as error:  # noqa: BLE001 - every failure becomes a clear message and an exit code
-        code = exit_code_for(error)
-        if code == EXIT_ERROR:
-            log.exception("offerflow %s failed", args.command)
+        code = exit_code_of(error)
+        unexpected = not isinstance(error, OfferflowError)  # a bug, not a fault the user can fix: show where
+        if verbose or unexpected:
+            log.error("offerflow %s failed", args.command, exc_info=True)
         print(f"offerflow {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
         return code
 

@@ -15,9 +15,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from offerflow.errors import ConfigError
 
-class ConfigError(ValueError):
-    """params.yaml is unusable; the message names the key and the offending value."""
+__all__ = ["ConfigError", "Params", "load_params"]
 
 
 class _Section(BaseModel):
@@ -26,7 +26,7 @@ class _Section(BaseModel):
 
 class DataConfig(_Section):
     customers: Path = Path("data/external/customers.csv")
-    history: Path = Path("data/raw/simulated_history.csv")
+    history: Path | None = None  # your campaign log; null while simulate.enabled (the simulator writes its own)
     true_probabilities: Path | None = Path("data/external/visit_probability.csv")
     customer_id: str = "customer_id"
     segment_columns: tuple[str, ...] = ("age_cat", "freq_cat")
@@ -312,8 +312,6 @@ class PublishConfig(_Section):
     """Where and how assignments are published. Credentials never live here: see url_env / secret_block."""
 
     source: Literal["segment_plan", "customer_plan"] = "segment_plan"
-    customer_plan: Path = Path("data/processed/customer_plan.parquet")
-    customer_plan_metrics: Path | None = Path("reports/allocate_metrics.json")  # objective, expected_cost; null: none
     target: Literal["sqlite", "postgresql", "files"] = "sqlite"
     sqlite_path: Path = Path("data/published/offerflow.sqlite")
     files_dir: Path = Path("data/published")
@@ -376,8 +374,15 @@ class Params(_Section):
         p = Path(relative)
         return p if p.is_absolute() else self.root / p
 
-    def params_hash(self, *keys: str) -> str:
-        """Stable hash of the named params.yaml keys (dotted, e.g. "optimize.budget"; none: all keys)."""
+    def value(self, dotted: str) -> Any:
+        """The value of one params.yaml key, e.g. "optimize.budget" (Python objects, not JSON)."""
+        node: Any = self
+        for part in dotted.split("."):
+            node = getattr(node, "validate_" if part == "validate" and node is self else part)
+        return node
+
+    def subset(self, *keys: str) -> dict[str, Any]:
+        """JSON-ready values of the named dotted keys: what a stage read, recorded with its outputs."""
         dumped = self.model_dump(mode="json", by_alias=True)
         chosen = {}
         for key in sorted(keys):
@@ -385,10 +390,57 @@ class Params(_Section):
             for part in key.split("."):
                 node = node[part]
             chosen[key] = node
-        blob = json.dumps(chosen if keys else dumped, sort_keys=True, separators=(",", ":"))
+        return chosen
+
+    def params_hash(self, *keys: str) -> str:
+        """Stable hash of the named params.yaml keys (dotted, e.g. "optimize.budget"; none: all keys)."""
+        chosen = self.subset(*keys) if keys else self.model_dump(mode="json", by_alias=True)
+        blob = json.dumps(chosen, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    section_hash = params_hash  # a section is a key too
+
+REQUIRED_SECTIONS = ("data", "arms", "simulate", "validate", "train", "probabilities", "optimize", "allocate",
+                     "publish", "orchestration")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML loader that refuses a key given twice in one mapping (PyYAML silently keeps the last)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(
+                f"key {key!r} appears twice in one section (lines {seen[key] + 1} and {key_node.start_mark.line + 1}); "
+                "keep one"
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def read_params_tree(path: Path) -> dict:
+    """params.yaml as a dict; empty files, non-mappings, duplicated keys and missing sections are errors."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    try:
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if raw is None:
+        raise ConfigError(f"{path}: the params file is empty; offerflow never runs on built-in defaults")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections, got {type(raw).__name__}")
+    missing = [section for section in REQUIRED_SECTIONS if section not in raw]
+    if missing:
+        raise ConfigError(f"{path}: missing section(s) {missing}; every section of the example params.yaml is required")
+    return raw
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
@@ -422,38 +474,66 @@ def load_params(
 ) -> Params:
     """Read params.yaml (plus dotted-key overrides such as {"optimize.budget": 5000}) into Params."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: params file not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    raw = read_params_tree(path)
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
     try:
         params = Params.model_validate({**raw, "root": path.resolve().parent})
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(str(path), exc)) from None
+    problems = cross_section_problems(params)
+    if problems:
+        raise ConfigError(f"{path}: invalid configuration\n" + "\n".join(f"  - {problem}" for problem in problems))
     if check_files:
         _check_input_files(params, path)
     return params
+
+
+def _unknown_arms(params: Params, key: str, names: Any) -> list[str]:
+    arms = params.arms.names
+    unknown = [name for name in names if name not in arms]
+    return [f"{key}: {unknown} {'is not an arm' if len(unknown) == 1 else 'are not arms'} of arms.coupon_cost {arms}"] if unknown else []
+
+
+def cross_section_problems(params: Params) -> list[str]:
+    """Settings that are each valid but contradict another section; every one names its keys."""
+    problems: list[str] = []
+    settings = params.optimize
+    for key in ("min_share", "max_share"):
+        value = getattr(settings, key)
+        if isinstance(value, dict):
+            problems += _unknown_arms(params, f"optimize.{key}", value)
+    problems += _unknown_arms(params, "optimize.capacity", settings.capacity)
+    monotone = params.probabilities.monotone_arms
+    problems += _unknown_arms(params, "probabilities.monotone_arms", monotone)
+    if len(set(monotone)) != len(monotone):
+        problems.append(f"probabilities.monotone_arms: lists an arm twice {list(monotone)}")
+    data, simulate = params.data, params.simulate
+    if simulate.enabled and data.history is not None:
+        problems.append(
+            "data.history is set while simulate.enabled is true: the simulator writes its own history "
+            "(data/raw/simulated_history.csv) and never touches yours; set data.history: null, or "
+            "simulate.enabled: false to learn from data.history"
+        )
+    if not simulate.enabled and data.history is None:
+        problems.append("data.history: not set; with simulate.enabled false offerflow learns from your history file")
+    if simulate.enabled and data.true_probabilities is None:
+        problems.append("simulate.enabled is true but data.true_probabilities is null (the simulator draws from it)")
+    if params.train.decision_quality.enabled and data.true_probabilities is None:
+        problems.append("train.decision_quality.enabled needs data.true_probabilities (the simulator's truth)")
+    if (simulate.enabled and params.train.propensity.source == "logged" and not simulate.log_propensity):
+        problems.append("train.propensity.source is logged but simulate.log_propensity is false (no propensity column)")
+    return problems
 
 
 def _check_input_files(params: Params, source: Path) -> None:
     required = {"data.customers": params.data.customers, "validate.suites_dir": params.validate_.suites_dir}
     if params.data.true_probabilities is not None:
         required["data.true_probabilities"] = params.data.true_probabilities
-    if not params.simulate.enabled:
+    if params.data.history is not None:
         required["data.history"] = params.data.history
     if params.optimize.probability_table != "learned":
         required["optimize.probability_table"] = params.optimize.probability_table
-    if params.simulate.enabled and params.data.true_probabilities is None:
-        raise ConfigError(
-            f"{source}: simulate.enabled is true but data.true_probabilities is not set "
-            "(the simulator draws history from the true table)"
-        )
     for key, relative in required.items():
         if not params.path(relative).exists():
             raise ConfigError(f"{source}: {key}: file not found: {params.path(relative)}")

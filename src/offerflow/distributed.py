@@ -16,6 +16,11 @@ from offerflow.config import OrchestrationConfig
 Mapper = Callable[..., list]
 
 
+def partition_bounds(n: int, partition_rows: int) -> list[tuple[int, int]]:
+    """[start, stop) of each block of `partition_rows` rows: fixed by the size, not by the workers."""
+    return [(start, min(start + partition_rows, n)) for start in range(0, n, partition_rows)] or [(0, 0)]
+
+
 class LocalExecutor:
     """Partitions live in this process; the same call shapes as the Dask executor."""
 

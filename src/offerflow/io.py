@@ -1,9 +1,8 @@
-"""All file I/O in one place: where each stage reads and writes, atomically and deterministically.
+"""File I/O in one place: atomic, deterministic writes, tolerant reads, content hashes.
 
-Stage functions never touch the file system; the runners in `stages.py` read inputs and write
-outputs through these helpers, so the CLI, `dvc repro` and the Prefect flow share one layout.
-Writes go to a temporary file in the same folder and are renamed into place, so a crash never
-leaves a half-written output behind.
+Domain functions never touch the file system; the stage runners (offerflow.stages) read inputs and
+write outputs through these helpers, at the paths of offerflow.catalog. Writes go to a temporary
+file in the same folder and are renamed into place, so a crash never leaves a half-written output.
 """
 
 from __future__ import annotations
@@ -13,84 +12,22 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-import pandas as pd
-
 if TYPE_CHECKING:
-    from offerflow.config import Params
+    import pandas as pd
+
+from offerflow.errors import InputFileError
 
 
-class InputFileError(ValueError):
-    """An input file cannot be read as a table; names the file and the reason."""
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Output paths of every stage, relative to the project root (mirrors dvc.yaml)."""
-
-    root: Path
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root))
-
-    @property
-    def validation_dir(self) -> Path:
-        return self.root / "reports/validation"
-
-    @property
-    def validation_summary(self) -> Path:
-        return self.validation_dir / "summary.json"
-
-    @property
-    def model(self) -> Path:
-        return self.root / "models/uplift_model.joblib"
-
-    @property
-    def model_metadata(self) -> Path:
-        return self.root / "models/uplift_model.json"
-
-    @property
-    def train_metrics(self) -> Path:
-        return self.root / "reports/train_metrics.json"
-
-    @property
-    def customer_probabilities(self) -> Path:
-        return self.root / "data/processed/customer_probabilities.parquet"
-
-    @property
-    def segment_probabilities(self) -> Path:
-        return self.root / "data/processed/segment_probabilities.csv"
-
-    @property
-    def probabilities_metrics(self) -> Path:
-        return self.root / "reports/probabilities_metrics.json"
-
-    @property
-    def segment_plan(self) -> Path:
-        return self.root / "data/processed/segment_plan.csv"
-
-    @property
-    def optimize_metrics(self) -> Path:
-        return self.root / "reports/optimize_metrics.json"
-
-    @property
-    def customer_plan(self) -> Path:
-        return self.root / "data/processed/customer_plan.parquet"
-
-    @property
-    def allocate_metrics(self) -> Path:
-        return self.root / "reports/allocate_metrics.json"
-
-    @property
-    def assignments(self) -> Path:
-        return self.root / "data/published/assignments.csv"
-
-    @property
-    def publish_metrics(self) -> Path:
-        return self.root / "reports/publish_metrics.json"
+def file_md5(path: Path | str) -> str:
+    """md5 of the file's bytes: the `md5` DVC 3 writes into dvc.lock for a file."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def file_sha256(path: Path | str) -> str:
@@ -155,6 +92,8 @@ def read_json(path: Path | str) -> Any:
 
 def read_table(path: Path | str) -> pd.DataFrame:
     """Read a CSV or Parquet file; an empty or unparsable file is an InputFileError naming it."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"{path}: file not found")
@@ -166,35 +105,3 @@ def read_table(path: Path | str) -> pd.DataFrame:
         return pd.read_csv(path, sep=None, engine="python") if path.suffix == ".txt" else pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         raise InputFileError(f"{path}: cannot be read as a table: {exc}") from exc
-
-
-def prob_column(arm: str) -> str:
-    """Column holding the conversion probability of `arm` (the visit_probability.csv convention)."""
-    return f"prob_{arm}"
-
-
-def prob_columns(arms: list[str]) -> list[str]:
-    return [prob_column(arm) for arm in arms]
-
-
-CUSTOMER_ID = "customer_id"
-ARM = "arm"
-CONVERTED = "converted"
-
-
-def read_customers(params: "Params") -> pd.DataFrame:
-    """Customers with the id column renamed to the canonical `customer_id`."""
-    frame = read_table(params.path(params.data.customers))
-    return frame.rename(columns={params.data.customer_id: CUSTOMER_ID})
-
-
-def read_history(params: "Params") -> pd.DataFrame:
-    """Campaign history with canonical `customer_id`, `arm` and `converted` columns."""
-    frame = read_table(params.path(params.data.history))
-    return frame.rename(
-        columns={
-            params.data.customer_id: CUSTOMER_ID,
-            params.data.arm_column: ARM,
-            params.data.outcome_column: CONVERTED,
-        }
-    )

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-SEGMENT_ID = "segment_id"
+from offerflow.schema import SEGMENT_ID
+
+__all__ = ["SEGMENT_ID", "attach_segment_ids", "segment_catalog"]
 
 
 def segment_catalog(

@@ -1,8 +1,9 @@
-"""Prefect cache keys from what a stage actually reads: input file hashes, its params keys, its code.
+"""Prefect cache keys from the declaration: the stage's input file hashes, its params keys, its own code.
 
 Hashing files (not DataFrames) keeps keys cheap. The key does not depend on the stage's outputs (they
 do not exist yet when a first run computes it); the flow instead refreshes the cache of any stage
-whose outputs are missing, so a cache hit never skips a stage whose files someone deleted.
+whose outputs are missing, so a cache hit never skips a stage whose files someone deleted. Only the
+code a stage runs enters its key, so editing the optimizer reruns optimize and what follows, not train.
 """
 
 from __future__ import annotations
@@ -14,33 +15,35 @@ from typing import Any
 
 from prefect.cache_policies import CachePolicy
 
+from offerflow.catalog import Catalog
 from offerflow.config import load_params
-from offerflow.io import file_sha256
+from offerflow.provenance import content_md5
+
+PACKAGE = Path(__file__).resolve().parents[1]
 
 
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    """Hash of the offerflow package source: a code change invalidates every cached stage."""
-    package = Path(__file__).resolve().parents[1]
+@lru_cache(maxsize=64)
+def code_version(entries: tuple[str, ...]) -> str:
+    """Hash of the offerflow modules/packages a stage runs (paths relative to the package)."""
     digest = hashlib.sha256()
-    for source in sorted(package.rglob("*.py")):
-        digest.update(str(source.relative_to(package)).encode())
-        digest.update(source.read_bytes())
+    for entry in sorted(entries):
+        digest.update(f"{entry}:{content_md5(PACKAGE / entry)}|".encode())
     return digest.hexdigest()
 
 
-def stage_cache_key(stage: str, params_file: str, overrides: dict[str, Any] | None) -> str | None:
-    from offerflow.stages import STAGE_PARAMS, layout_for, stage_deps
+def stage_cache_key(stage_name: str, params_file: str, overrides: dict[str, Any] | None) -> str | None:
+    from offerflow.pipeline import stage_named
 
     params = load_params(params_file, overrides=overrides, check_files=False)
-    layout = layout_for(params)
-    digest = hashlib.sha256(f"{stage}|{code_version()}|{params.params_hash(*STAGE_PARAMS[stage])}".encode())
-    for path in stage_deps(stage, params, layout):
-        if not path.exists():
+    stage, catalog = stage_named(stage_name), Catalog(params)
+    code = code_version(tuple(stage.code_for(params)))
+    digest = hashlib.sha256(f"{stage.name}|{code}|{params.params_hash(*stage.params_for(params))}".encode())
+    for name in stage.inputs_for(params):
+        md5 = content_md5(catalog.path(name))
+        if md5 is None:
             return None
-        digest.update(f"|{path.relative_to(params.root) if path.is_relative_to(params.root) else path}:".encode())
-        digest.update(file_sha256(path).encode())
-    return f"offerflow-{stage}-{digest.hexdigest()}"
+        digest.update(f"|{catalog.relative(name)}:{md5}".encode())
+    return f"offerflow-{stage.name}-{digest.hexdigest()}"
 
 
 class StageInputs(CachePolicy):

@@ -1,66 +1,76 @@
-"""The offer-allocation flow: one Prefect task per stage, each retryable and cached by its inputs.
+"""The offer-allocation flow: the business process, one Prefect task per declared stage.
 
-Tasks call the same runners as the CLI and dvc.yaml (offerflow.stages), so every entry point writes
-the same files. After the last stage the flow runs `dvc commit` (when the project is a DVC repo) so
-that outputs it wrote are recorded in dvc.lock and `dvc status` stays clean.
+The flow body reads as the process it automates: prepare the data, learn how customers respond,
+decide the offers, publish. Each step runs the stages the declaration (offerflow.pipeline) puts in it,
+as tasks named for what they do, retried only for faults a retry can fix, and cached by the files,
+params keys and code they read. After the last stage the flow runs `dvc commit` (when the project is a
+DVC repo) so the outputs it wrote are recorded in dvc.lock and `dvc status` stays clean.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-from offerflow.config import load_params
+from offerflow.catalog import Catalog
+from offerflow.config import Params, load_params
+from offerflow.errors import exit_code_of, is_retryable
+from offerflow.flows.artifacts import publish_artifacts, report_failure
 from offerflow.flows.caching import StageInputs
-from offerflow.stages import STAGES, layout_for, pipeline_summary, run_stage, stage_outs
-
-# failures that repeat identically on retry; PublishTargetError (database unreachable) stays transient
-PERMANENT_ERRORS = {
-    "ConfigError", "DataValidationError", "InputFileError", "InfeasiblePlanError", "PlanError", "StoreError",
-    "ProbabilityTableError",
-}
+from offerflow.pipeline import phase_stages, run_stage, stage_named
+from offerflow.summary import pipeline_summary
 
 
 def retry_only_transient(task_, task_run, state) -> bool:
     """Bad data, bad params or an infeasible budget fail the same way every time: don't retry them."""
-    error = state.result(raise_on_failure=False)
-    return not ({cls.__name__ for cls in type(error).__mro__} & PERMANENT_ERRORS)
+    return is_retryable(state.result(raise_on_failure=False))
 
 
-def report_failure(stage: str, error: BaseException) -> None:
-    """A failed stage leaves an artifact saying why (for validation: every failed expectation)."""
-    create_markdown_artifact(
-        f"# offerflow {stage} failed\n\n**{type(error).__name__}**\n\n```\n{error}\n```\n",
-        key=f"offerflow-{stage}-failure",
-        description=f"why {stage} failed",
-    )
-
-
-@task(name="stage", cache_policy=StageInputs(), persist_result=True, retry_condition_fn=retry_only_transient)
+@task(cache_policy=StageInputs(), persist_result=True, retry_condition_fn=retry_only_transient)
 def stage_task(stage: str, params_file: str, overrides: dict[str, Any] | None = None) -> dict:
-    """Run one stage; its metrics dict is the task result."""
+    """Run one declared stage; its metrics dict is the task result."""
     logger = get_run_logger()
     params = load_params(params_file, overrides=overrides)
-    started = time.perf_counter()
     try:
         metrics = run_stage(stage, params)
     except Exception as error:
-        if {cls.__name__ for cls in type(error).__mro__} & PERMANENT_ERRORS:
-            report_failure(stage, error)
+        if not is_retryable(error):
+            report_failure(stage, error, exit_code_of(error))
         raise
-    logger.info("%s finished in %.2fs: %s", stage, time.perf_counter() - started, metrics)
+    logger.info("%s finished: %s", stage, str(metrics)[:500])
     return metrics
 
 
-def outputs_present(stage: str, params) -> bool:
+def outputs_present(stage: str, params: Params) -> bool:
     """A cached result is only valid while the files the stage wrote are still there."""
-    return all(path.exists() for path in stage_outs(stage, params, layout_for(params)))
+    catalog = Catalog(params)
+    return all(catalog.path(out.name).exists() for out in stage_named(stage).outputs_for(params))
+
+
+class Step:
+    """Runs the stages of one business step as configured tasks (retries, timeout, cache refresh)."""
+
+    def __init__(self, params: Params, params_file: str, overrides: dict[str, Any] | None):
+        self.params, self.params_file, self.overrides = params, params_file, overrides
+
+    def __call__(self, phase: str) -> list[dict]:
+        config = self.params.orchestration
+        results = []
+        for stage in phase_stages(self.params, phase):
+            configured = stage_task.with_options(
+                name=stage.does,
+                task_run_name=stage.does,
+                retries=config.retries,
+                retry_delay_seconds=config.retry_delay_seconds,
+                timeout_seconds=config.task_timeout_seconds,
+                refresh_cache=not outputs_present(stage.name, self.params),
+            )
+            results.append(configured(stage.name, self.params_file, self.overrides))
+        return results
 
 
 def dvc_commit(root: Path) -> None:
@@ -72,63 +82,26 @@ def dvc_commit(root: Path) -> None:
         raise RuntimeError(f"dvc commit failed in {root}: {result.stderr.strip()}")
 
 
-def summary_markdown(summary: dict) -> str:
-    def fmt(value: Any, unit: str = "") -> str:
-        return "n/a" if value is None else f"{value:,.2f}{unit}"
-
-    rows = [
-        ("Budget", fmt(summary["budget"], " USD")),
-        ("Expected incremental conversions", fmt(summary["expected_incremental_conversions"])),
-        ("Expected coupon cost", fmt(summary["expected_coupon_cost"], " USD")),
-        ("Cost per incremental conversion", fmt(summary["cost_per_incremental_conversion"], " USD")),
-        ("Recommended budget", fmt(summary.get("recommended_budget"), " USD")),
-        ("Run id", summary["run_id"]),
-        ("Published to", ", ".join(str(x) for x in summary["published_to"] if x)),
-    ]
-    lines = ["# offerflow allocation", "", "| | |", "|---|---|"]
-    return "\n".join(lines + [f"| {name} | {value} |" for name, value in rows])
-
-
-def publish_artifacts(params, summary: dict) -> None:
-    import pandas as pd
-
-    layout = layout_for(params)
-    create_markdown_artifact(summary_markdown(summary), key="offer-allocation-summary", description="allocation summary")
-    plan = pd.read_csv(layout.segment_plan)
-    create_table_artifact(plan.round(6).to_dict("records"), key="offer-allocation-plan", description="segment plan")
-    docs = layout.validation_dir / "data_docs" / "index.html"
-    if docs.exists():
-        create_link_artifact(docs.resolve().as_uri(), link_text="validation Data Docs", key="offer-allocation-validation")
-    for figure in sorted((params.root / "reports/figures").glob("*.png")):
-        create_link_artifact(figure.resolve().as_uri(), link_text=figure.stem, key=f"figure-{figure.stem.replace('_', '-')}")
-
-
 @flow(name="offer-allocation", log_prints=True)
 def offer_allocation(params_file: str = "params.yaml", overrides: dict[str, Any] | None = None) -> dict:
-    """Validate inputs, learn probabilities, optimize within the budget and publish the allocation."""
+    """Prepare and validate the data, learn how customers respond, decide the offers within the budget, publish."""
     params_path = str(Path(params_file).resolve())
     params = load_params(params_path, overrides=overrides)
-    orchestration = params.orchestration
-    for stage in STAGES:
-        if stage == "simulate" and not params.simulate.enabled:
-            continue
-        stage_task.with_options(
-            name=stage,
-            retries=orchestration.retries,
-            retry_delay_seconds=orchestration.retry_delay_seconds,
-            timeout_seconds=orchestration.task_timeout_seconds,
-            refresh_cache=not outputs_present(stage, params),
-        )(stage, params_path, overrides)
-    if orchestration.dvc_commit and (params.root / ".dvc").is_dir() and not overrides:
+    step = Step(params, params_path, overrides)
+    step("prepare data")  # the example draws its history; every input passes its expectation suite
+    step("learn responses")  # uplift models compared out of fold; every customer scored under every offer
+    step("decide offers")  # the segment plan and the exact customer-level allocation within the budget
+    step("publish")  # one offer per customer, with lineage, to the database and files
+    if params.orchestration.dvc_commit and (params.root / ".dvc").is_dir() and not overrides:
         dvc_commit(params.root)
     summary = pipeline_summary(params)
     publish_artifacts(params, summary)
     return summary
 
 
-def task_runner_for(params):
+def task_runner_for(params: Params):
     """prefect-dask's DaskTaskRunner when orchestration.task_runner is dask (an existing scheduler at
-    dask_address, else a LocalCluster); the customer-level stage then fans out on its cluster."""
+    dask_address, else a LocalCluster); the customer-level stages then fan out on its cluster."""
     config = params.orchestration
     if config.task_runner != "dask":
         return None
@@ -137,16 +110,11 @@ def task_runner_for(params):
     if config.dask_address:
         return DaskTaskRunner(address=config.dask_address)
     return DaskTaskRunner(
-        cluster_kwargs={
-            "n_workers": config.dask_workers,
-            "threads_per_worker": 1,
-            "processes": True,
-            "dashboard_address": None,
-        }
+        cluster_kwargs={"n_workers": config.dask_workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
     )
 
 
-def configured_flow(params):
+def configured_flow(params: Params):
     """The flow with the task runner params.yaml asks for."""
     runner = task_runner_for(params)
     return offer_allocation if runner is None else offer_allocation.with_options(task_runner=runner)

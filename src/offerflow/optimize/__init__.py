@@ -1,13 +1,13 @@
 """Optimization: objectives, constraints, the segment LP (Pyomo + HiGHS), budget frontier and risk, stage runner.
 
 For the customer-level allocation: `objective_coefficients` (pure, rows x arms) and
-`customer_objective_values` (from params.yaml) give the value matrix the same objective switch
+`customer_value_and_cost` (from params.yaml) give the value matrix the same objective switch
 as the segment LP; `cost_risk` reports the realized-cost risk of any assignment (count 1 per customer).
 """
 
 from offerflow.optimize.constraints import InfeasiblePlanError, ShareBounds, share_bounds
 from offerflow.optimize.frontier import BudgetFrontier, budget_frontier, recommend_budget
-from offerflow.optimize.objectives import OBJECTIVES, customer_objective_values, objective_coefficients
+from offerflow.optimize.objectives import OBJECTIVES, customer_value_and_cost, objective_coefficients
 from offerflow.optimize.risk import cost_moments, cost_quantile, cost_risk, exceed_probability
 from offerflow.optimize.segment_lp import (
     ProbabilityTableError,
@@ -33,7 +33,7 @@ __all__ = [
     "cost_moments",
     "cost_quantile",
     "cost_risk",
-    "customer_objective_values",
+    "customer_value_and_cost",
     "exceed_probability",
     "objective_coefficients",
     "optimize_segments",

@@ -17,15 +17,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from offerflow.errors import InfeasiblePlanError
+
+__all__ = ["InfeasiblePlanError", "ShareBounds", "share_bounds"]
+
 ShareSetting = float | Mapping[str, float] | None
-
-
-class InfeasiblePlanError(ValueError):
-    """No plan satisfies the constraints; the message says why and the smallest budget that would do."""
-
-    def __init__(self, message: str, smallest_feasible_budget: float | None = None) -> None:
-        super().__init__(message)
-        self.smallest_feasible_budget = smallest_feasible_budget
 
 
 @dataclass(frozen=True)

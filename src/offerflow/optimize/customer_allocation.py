@@ -20,7 +20,8 @@ from typing import Callable
 
 import numpy as np
 
-from offerflow.distributed import LocalExecutor, local_map
+from offerflow.distributed import LocalExecutor, local_map, partition_bounds
+from offerflow.errors import InfeasiblePlanError
 
 EXACT_FINISH = 200_000  # candidates left in the search bracket before finishing exactly by sorting
 
@@ -157,14 +158,8 @@ class CustomerAllocation:
         return self.gap / abs(self.dual_bound) if self.dual_bound else 0.0
 
 
-class CustomerBudgetInfeasible(ValueError):
-    def __init__(self, message: str, smallest_feasible_budget: float):
-        super().__init__(message)
-        self.smallest_feasible_budget = smallest_feasible_budget
-
-
-def partition_bounds(n: int, partition_rows: int) -> list[tuple[int, int]]:
-    return [(start, min(start + partition_rows, n)) for start in range(0, n, partition_rows)] or [(0, 0)]
+class CustomerBudgetInfeasible(InfeasiblePlanError):
+    """Even the cheapest offer for every customer costs more than the budget."""
 
 
 def allocate_customers(
@@ -253,33 +248,3 @@ def _finish_exactly(mapper, parts, low, high, remaining) -> tuple[float, float]:
             return float(levels[level]), spent
         spent += level_cost[level]
     return float(low), spent
-
-
-def solve_with_highs(value: np.ndarray, cost: np.ndarray, budget: float, integer: bool = False, solver: str = "ipm"):
-    """The same problem as a plain LP (or MIP) in HiGHS: the independent reference the allocator is checked
-    and benchmarked against. Returns the Highs object after `run()`."""
-    import highspy
-
-    n, k = value.shape
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n * k, n + 1
-    lp.sense_ = highspy.ObjSense.kMaximize
-    lp.col_cost_ = value.ravel()
-    lp.col_lower_, lp.col_upper_ = np.zeros(n * k), np.ones(n * k)
-    lp.row_lower_ = np.concatenate([np.ones(n), [-highspy.kHighsInf]])
-    lp.row_upper_ = np.concatenate([np.ones(n), [budget]])
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.arange(0, 2 * n * k + 1, 2)
-    lp.a_matrix_.index_ = np.column_stack([np.repeat(np.arange(n), k), np.full(n * k, n)]).ravel()
-    lp.a_matrix_.value_ = np.column_stack([np.ones(n * k), cost.ravel()]).ravel()
-    if integer:
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * (n * k)
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    if integer:
-        highs.setOptionValue("mip_rel_gap", 1e-9)
-    else:
-        highs.setOptionValue("solver", solver)
-    highs.passModel(lp)
-    highs.run()
-    return highs

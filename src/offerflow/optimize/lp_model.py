@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
+from offerflow.errors import OfferflowError
 from offerflow.optimize.constraints import ShareBounds
 
 HIGHS_OPTIONS = {"solver": "simplex", "random_seed": 0, "presolve": "on"}
 TIE_TOLERANCE = 1e-9  # relative: plans within this of the optimum count as tied when breaking ties by cost
 
 
-class SolverError(RuntimeError):
+class SolverError(OfferflowError, RuntimeError):
     """HiGHS did not prove optimality (time limit, numerical trouble) or returned an implausible dual."""
 
 

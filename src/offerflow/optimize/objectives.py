@@ -86,41 +86,48 @@ def incremental_per_usd(objective: str, dual: float, value: float | None, budget
     return dual / value if objective == "revenue" else (dual + 1.0) / value
 
 
-def customer_values(probabilities: pd.DataFrame, params: "Params", customers: pd.DataFrame | None = None) -> np.ndarray:
+def customer_values(probabilities: pd.DataFrame, params: "Params", customers: pd.DataFrame) -> np.ndarray:
     """Value of a conversion for every row of the customer probability table (USD).
 
     optimize.value_column is looked up in the probability table first, then in the customer file
     (joined by customer id); without it every customer is worth optimize.value_per_conversion.
     """
+    from offerflow.errors import InputDataError
+    from offerflow.schema import CUSTOMER_ID
+
     column = params.optimize.value_column
     if column is None:
         return np.full(len(probabilities), float(params.optimize.value_per_conversion or 0.0))
-    from offerflow.io import CUSTOMER_ID, read_customers
-
     source = "the customer probability table"
     if column in probabilities.columns:
         values = probabilities[column]
     else:
-        customers = read_customers(params) if customers is None else customers
-        source = str(params.path(params.data.customers))
+        source = str(params.data.customers)
         if column not in customers.columns:
-            raise ValueError(f"{source}: optimize.value_column {column!r} is not a column; it has {list(customers.columns)}")
+            raise InputDataError(f"{source}: optimize.value_column {column!r} is not a column; it has {list(customers.columns)}")
         lookup = customers.drop_duplicates(CUSTOMER_ID).set_index(CUSTOMER_ID)[column]
         values = probabilities[CUSTOMER_ID].map(lookup)
     numbers = pd.to_numeric(values, errors="coerce")
     bad = numbers.isna() | ~np.isfinite(numbers.fillna(0)) | (numbers < 0)
     if bad.any():
         sample = probabilities.loc[bad.to_numpy(), CUSTOMER_ID].head(5).tolist()
-        raise ValueError(
+        raise InputDataError(
             f"{source}: optimize.value_column {column!r} must be a finite number >= 0 for every customer; "
             f"offending customers: {sample} ({int(bad.sum())} in all)"
         )
     return numbers.to_numpy(dtype="float64")
 
 
-def customer_objective_values(prob: np.ndarray, probabilities: pd.DataFrame, params: "Params") -> np.ndarray:
-    """customers x arms objective matrix for the customer-level allocator, from params.yaml's switch."""
-    objective = params.optimize.objective
-    value = customer_values(probabilities, params) if objective in VALUED else None
+def customer_value_and_cost(
+    probabilities: pd.DataFrame, customers: pd.DataFrame, params: "Params"
+) -> tuple[np.ndarray, np.ndarray]:
+    """customers x arms objective values and expected coupon costs for the customer-level allocator."""
+    from offerflow.schema import prob_columns
+
     arms = params.arms
-    return objective_coefficients(prob, arms.names, arms.control, arms.coupon_cost, objective, value)
+    prob = probabilities[prob_columns(arms.names)].to_numpy(dtype=float)
+    objective = params.optimize.objective
+    value = customer_values(probabilities, params, customers) if objective in VALUED else None
+    coefficients = objective_coefficients(prob, arms.names, arms.control, arms.coupon_cost, objective, value)
+    coupon = np.array([arms.coupon_cost[arm] for arm in arms.names])
+    return coefficients, prob * coupon[None, :]

@@ -13,28 +13,16 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from offerflow.io import write_with
-
-DPI = 90
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(figure, target: Path | str) -> Path:
-    write_with(target, lambda tmp: figure.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None}))
-    return Path(target)
+from offerflow.figures import figure_style, save_png
 
 
 def plot_allocation_shares(plan: pd.DataFrame, segment_columns: Sequence[str], arms: Sequence[str], target: Path | str) -> Path:
     """Heatmap of plan shares: segments (labelled by their segment columns) x offers, each cell annotated."""
-    plt = _pyplot()
+    with figure_style() as plt:
+        return _draw_allocation_shares(plt, plan, segment_columns, arms, target)
+
+
+def _draw_allocation_shares(plt, plan, segment_columns, arms, target) -> Path:
     shares = plan.pivot_table(index="segment_id", columns="offer", values="share", aggfunc="sum").reindex(columns=list(arms))
     labels = plan.drop_duplicates("segment_id").set_index("segment_id").loc[shares.index, list(segment_columns)]
     names = [" / ".join(str(v) for v in row) for row in labels.itertuples(index=False)]
@@ -51,16 +39,18 @@ def plot_allocation_shares(plan: pd.DataFrame, segment_columns: Sequence[str], a
     top, bottom = 1 - 0.45 / height, 0.5 / height
     figure.subplots_adjust(left=0.32, right=0.8, top=top, bottom=bottom)
     figure.colorbar(image, cax=figure.add_axes((0.84, bottom, 0.035, top - bottom)), label="share")
-    path = _save(figure, target)
-    plt.close(figure)
-    return path
+    return save_png(figure, target)
 
 
 def plot_budget_frontier(
     frontier: pd.DataFrame, budget: float, recommended: float | None, target: Path | str, worth: float | None = None
 ) -> Path:
     """Left: incremental conversions vs budget. Right: average and marginal cost per incremental conversion."""
-    plt = _pyplot()
+    with figure_style() as plt:
+        return _draw_budget_frontier(plt, frontier, budget, recommended, target, worth)
+
+
+def _draw_budget_frontier(plt, frontier, budget, recommended, target, worth) -> Path:
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     x = frontier["budget"]
     left.plot(x, frontier["expected_incremental_conversions"], marker="o", markersize=3, color="tab:blue")
@@ -81,6 +71,4 @@ def plot_budget_frontier(
     right.legend(loc="upper left", fontsize=8)
     figure.suptitle("budget frontier")
     figure.subplots_adjust(left=0.07, right=0.98, top=0.9, bottom=0.13, wspace=0.25)
-    path = _save(figure, target)
-    plt.close(figure)
-    return path
+    return save_png(figure, target)

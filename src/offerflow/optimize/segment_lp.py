@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from offerflow.io import prob_column
+from offerflow.errors import InputDataError
 from offerflow.optimize.constraints import (
     InfeasiblePlanError,
     ShareBounds,
@@ -39,14 +39,12 @@ from offerflow.optimize.lp_model import (
     minimum_cost,
 )
 from offerflow.optimize.objectives import check_objective, incremental_per_usd, objective_coefficients
-from offerflow.segments import SEGMENT_ID
+from offerflow.schema import N_CUSTOMERS, OFFER, SEGMENT_ID, prob_column
 
 __all__ = [
     "InfeasiblePlanError", "ProbabilityTableError", "SegmentPlan", "SolverError", "optimize_segments", "score_plan",
 ]
 
-N_CUSTOMERS = "n_customers"
-OFFER = "offer"
 PLAN_COLUMNS = (
     "share",
     "expected_customers",
@@ -62,7 +60,7 @@ SHARE_GRID = 1e9  # fairness: the common share is rounded down to this grid so t
 MAX_LISTED = 5
 
 
-class ProbabilityTableError(ValueError):
+class ProbabilityTableError(InputDataError):
     """The segment probability table cannot be optimized; names the column and offending rows."""
 
 

@@ -7,7 +7,6 @@ Secret block) and Parquet/CSV files. `offerflow runs|show|rollback` (publish.com
 from offerflow.publish.assign import PlanError, assign_from_plan, largest_remainder_counts
 from offerflow.publish.customer_plan import assign_from_customer_plan
 from offerflow.publish.lineage import ALREADY_PUBLISHED, PUBLISHED, RunRecord, StoreError
-from offerflow.publish.stage import run_publish
 from offerflow.publish.target import PublishTarget, PublishTargetError, open_store, resolve_target
 
 __all__ = [
@@ -23,5 +22,4 @@ __all__ = [
     "largest_remainder_counts",
     "open_store",
     "resolve_target",
-    "run_publish",
 ]

@@ -13,10 +13,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from offerflow.io import CUSTOMER_ID
-from offerflow.segments import SEGMENT_ID
+from offerflow.errors import InputDataError
+from offerflow.schema import CUSTOMER_ID, OFFER, SEGMENT_ID
 
-OFFER = "offer"
 PLAN_COLUMNS = (
     SEGMENT_ID,
     "n_customers",
@@ -35,7 +34,7 @@ _QUOTA_SLACK = 1e-9
 _REMAINDER_DECIMALS = 9
 
 
-class PlanError(ValueError):
+class PlanError(InputDataError):
     """The segment plan is unusable or does not describe these customers; names segments and counts."""
 
 

@@ -116,6 +116,13 @@ def print_show(record: dict[str, Any], events: list[dict], offers: pd.DataFrame,
               ("params hash", record["params_hash"]), ("model md5", record["model_md5"]), ("git revision", record["git_revision"])]
     for name, value in fields:
         print(f"  {name:<14} {value if value is not None else '-'}", file=out)
+    settings = record.get("settings") or {}
+    if settings:
+        print("  settings:", file=out)
+        for key in sorted(settings):
+            value = settings[key]
+            shown = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+            print(f"    {key:<22} {shown if shown is not None else '-'}", file=out)
     print("  inputs (as in dvc.lock):", file=out)
     for role, entry in sorted(record["input_hashes"].items()):
         if isinstance(entry, dict):

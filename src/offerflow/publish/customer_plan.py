@@ -13,9 +13,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from offerflow.io import CUSTOMER_ID, prob_column
+from offerflow.schema import CUSTOMER_ID, SEGMENT_ID, prob_column
 from offerflow.publish.assign import ASSIGNMENT_COLUMNS, OFFER, PlanError
-from offerflow.segments import SEGMENT_ID
 
 PROBABILITY = "predicted_probability"
 COST = "expected_cost"

@@ -78,7 +78,8 @@ class FileStore:
                     if time.monotonic() > deadline:
                         raise PublishTargetError(
                             f"cannot publish to {self.target.description}: another publisher held the lock longer "
-                            f"than publish.busy_timeout_seconds ({self.target.busy_timeout_seconds:g} s)"
+                            f"than publish.busy_timeout_seconds ({self.target.busy_timeout_seconds:g} s)",
+                            retryable=True,
                         ) from None
                     time.sleep(_LOCK_POLL_SECONDS)
             try:

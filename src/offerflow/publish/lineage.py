@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from offerflow.errors import OfferflowError
+from offerflow.io import file_md5
 
 PUBLISHED = "published"
 ALREADY_PUBLISHED = "already_published"
@@ -21,7 +24,7 @@ COMPLETE = "complete"
 RUN_ID_LENGTH = 16
 
 
-class StoreError(RuntimeError):
+class StoreError(OfferflowError, RuntimeError):
     """The publication store is inconsistent with what is being published or asked for."""
 
 
@@ -38,15 +41,7 @@ class RunRecord:
     objective: float | None
     expected_cost: float | None
     source: str = "segment_plan"
-
-
-def file_md5(path: Path | str) -> str:
-    """md5 of the file's bytes: the `md5` DVC 3 writes into dvc.lock for a file."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    settings: dict[str, Any] = field(default_factory=dict)  # budget, objective, learner, constraints, gate
 
 
 def dvc_entry(path: Path, root: Path) -> dict[str, Any] | None:
@@ -102,4 +97,5 @@ def record_as_dict(record: RunRecord, row_count: int, created_at: Any) -> dict[s
         "objective": record.objective,
         "expected_cost": record.expected_cost,
         "row_count": row_count,
+        "settings": record.settings,
     }

@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection
 
 from offerflow.publish.lineage import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.settings (budget, objective, learner, constraints, gate)
 POINTER_SLOT = 1
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 MAX_PREFIX_LENGTH = 40
@@ -113,6 +113,7 @@ def build_tables(schema: str | None = None, prefix: str = "") -> Tables:
         Column("expected_cost", Double),
         Column("row_count", BigInteger, nullable=False),
         Column("source", String(32)),
+        Column("settings", Text),
         **options,
     )
     assignments = Table(
@@ -219,10 +220,14 @@ def migrate(connection: Connection, tables: Tables) -> str:
     adopted = version is None and inspect(connection).has_table(tables.runs.name, schema=tables.schema)
     if adopted:
         _adopt_foundation_layout(connection, tables)
+    if adopted or version == 1:
+        connection.exec_driver_sql(f"ALTER TABLE {quoted_table(connection, tables.runs)} ADD COLUMN settings TEXT")
     tables.metadata.create_all(connection, checkfirst=True)
     if connection.execute(select(tables.current_run.c.slot)).first() is None:
         connection.execute(insert(tables.current_run).values(slot=POINTER_SLOT, run_id=None))
     _create_view(connection, tables)
     connection.execute(delete(tables.schema_version))
     connection.execute(insert(tables.schema_version).values(version=SCHEMA_VERSION, migrated_at=datetime.now(timezone.utc)))
-    return "migrated from the foundation layout" if adopted else "created"
+    if adopted:
+        return "migrated from the foundation layout"
+    return "migrated from version 1" if version == 1 else "created"

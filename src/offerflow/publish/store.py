@@ -93,6 +93,19 @@ def _configure_sqlite(engine: Any, busy_timeout_seconds: float) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+TRANSIENT = re.compile(
+    r"connection refused|could not connect|connection timed out|timeout expired|server closed the connection"
+    r"|terminating connection|lock timeout|database is locked|LockNotAvailable|could not obtain lock",
+    re.IGNORECASE,
+)
+PERMANENT = re.compile(r"password authentication failed|authentication|does not exist|permission denied", re.IGNORECASE)
+
+
+def transient_fault(message: str) -> bool:
+    """Whether a database fault may pass on its own (retry) or will repeat (wrong login, missing database)."""
+    return bool(TRANSIENT.search(message)) and not PERMANENT.search(message)
+
+
 def _guarded(action: str) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
     """Turn driver errors into a PublishTargetError naming the target, with every secret masked.
 
@@ -111,7 +124,9 @@ def _guarded(action: str) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
             hint = ""
             if re.search(r"lock timeout|database is locked|LockNotAvailable", message):
                 hint = " (another publisher held the lock longer than publish.busy_timeout_seconds)"
-            raise PublishTargetError(f"cannot {action} {self.target.description}: {message}{hint}")
+            raise PublishTargetError(
+                f"cannot {action} {self.target.description}: {message}{hint}", retryable=transient_fault(message)
+            )
 
         return guarded
 
@@ -345,12 +360,14 @@ def _run_values(record: RunRecord, row_count: int, created_at: datetime) -> dict
     """The runs-table row: the record as the files target writes it, with the input hashes as JSON text."""
     values = record_as_dict(record, row_count, created_at)
     values["input_hashes"] = json.dumps(record.input_hashes, sort_keys=True)
+    values["settings"] = json.dumps(record.settings, sort_keys=True)
     return values
 
 
 def _run_dict(row: Any, current: str | None) -> dict[str, Any]:
     record = dict(row)
     record["input_hashes"] = json.loads(record["input_hashes"])
+    record["settings"] = json.loads(record["settings"]) if record.get("settings") else {}
     record["created_at"] = iso(record["created_at"])
     record["is_current"] = record["run_id"] == current
     return record

@@ -17,14 +17,23 @@ from sqlalchemy import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from offerflow.config import Params
+from offerflow.errors import OfferflowError
 
 SQLITE, POSTGRESQL, FILES = "sqlite", "postgresql", "files"
 MASK = "***"
 POSTGRES_DRIVER = "postgresql+psycopg"
 
 
-class PublishTargetError(RuntimeError):
-    """The publish target cannot be reached or used; the message names it, never with its password."""
+class PublishTargetError(OfferflowError, RuntimeError):
+    """The publish target cannot be reached or used; the message names it, never with its password.
+
+    Retryable only when the fault may pass (refused connection, lock timeout), never for a wrong
+    password or a malformed URL: a retry would fail the same way (and count as another failed login).
+    """
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)

@@ -12,23 +12,13 @@ import numpy as np
 import pandas as pd
 
 from offerflow.config import TrainConfig
-from offerflow.io import CUSTOMER_ID, prob_column
-from offerflow.probabilities import aggregate_segment_probabilities, predict_customer_probabilities
-from offerflow.segments import SEGMENT_ID, attach_segment_ids, segment_catalog
-from offerflow.simulate import simulate_history
-from offerflow.train import train_uplift
+from offerflow.evaluation.truth import segment_plan_counts, value_on_truth
+from offerflow.schema import CUSTOMER_ID, SEGMENT_ID
+from offerflow.segments import attach_segment_ids, segment_catalog
+from offerflow.simulation import simulate_history
+from offerflow.uplift.model import train_uplift
+from offerflow.uplift.probabilities import aggregate_segment_probabilities, predict_customer_probabilities
 from offerflow.uplift.debias import segment_counts
-
-
-def plan_on_truth(plan: pd.DataFrame, true_table: pd.DataFrame, arms: list[str], control: str, coupon_cost: dict) -> tuple[float, float]:
-    """(incremental conversions, expected coupon cost) of a segment plan under the true table."""
-    joined = plan.merge(true_table[[SEGMENT_ID, *map(prob_column, arms)]], on=SEGMENT_ID, how="left")
-    offer = joined["offer"].map({arm: j for j, arm in enumerate(arms)}).to_numpy()
-    p_true = joined[[prob_column(arm) for arm in arms]].to_numpy(dtype=float)[np.arange(len(joined)), offer]
-    customers = joined["expected_customers"].to_numpy(dtype=float)
-    incremental = float((customers * (p_true - joined[prob_column(control)].to_numpy(dtype=float))).sum())
-    cost = float((customers * p_true * joined["offer"].map(coupon_cost).to_numpy(dtype=float)).sum())
-    return incremental, cost
 
 
 def learned_segment_table(
@@ -83,7 +73,8 @@ def decision_quality(
         history = simulate_history(customers, truth, arms, columns, campaigns, seed)
         history = history.merge(customers[wanted], on=CUSTOMER_ID, how="left")
         table = learned_segment_table(history, scored_customers, catalog, arms, control, columns, config, monotone_arms, clip)
-        incremental, cost = plan_on_truth(solve(table).plan, true_table, arms, control, coupon_cost)
+        scored = value_on_truth(segment_plan_counts(solve(table).plan, columns), true_table, columns, arms, control, coupon_cost)
+        incremental, cost = scored["incremental_conversions"], scored["expected_cost"]
         per_seed.append({"seed": seed, "ratio_to_true_optimum": incremental / optimum, "true_cost": cost})
     ratios = np.array([row["ratio_to_true_optimum"] for row in per_seed])
     deviation = np.array([row["true_cost"] / budget - 1 for row in per_seed])

@@ -6,20 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from offerflow.io import write_with
+from offerflow.figures import figure_style, save_png
 
 STYLES = {"model": ("tab:blue", "-"), "heuristic": ("tab:orange", "--"), "random": ("tab:gray", ":")}
 
 
 def plot_uplift_curves(curves: dict[str, pd.DataFrame], treatments: list[str], title: str, target: Path | str) -> Path:
     """Cumulative gain (top row) and Qini (bottom row) per treatment arm: model vs heuristic vs random."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # causalml sets a global style on import; draw in matplotlib's defaults so the figure is stable
-    with plt.style.context("default"), plt.rc_context({"font.size": 8}):
+    with figure_style() as plt:
         rows = [("cumulative_gain", "incremental conversions per customer"), ("qini", "Qini (per customer)")]
         figure, axes = plt.subplots(len(rows), len(treatments), figsize=(4.2 * len(treatments), 6.4), squeeze=False)
         for r, (name, label) in enumerate(rows):
@@ -37,7 +31,4 @@ def plot_uplift_curves(curves: dict[str, pd.DataFrame], treatments: list[str], t
         axes[0][0].legend(loc="upper left", fontsize=8)
         figure.suptitle(title)
         figure.subplots_adjust(left=0.09, right=0.98, top=0.9, bottom=0.09, wspace=0.3, hspace=0.45)  # fixed: fast
-        # no metadata: the PNG's bytes depend on the curves only (no software version or date stamp)
-        write_with(target, lambda tmp: figure.savefig(tmp, format="png", dpi=90, metadata={"Software": None}))
-        plt.close(figure)
-    return Path(target)
+        return save_png(figure, target)

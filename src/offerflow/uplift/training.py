@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from offerflow.config import HeuristicConfig, TrainConfig
-from offerflow.simulate import ordered_score, true_prob_column
-from offerflow.train import UpliftModel, design_matrix, fit_model, learner_name
+from offerflow.schema import true_prob_column
+from offerflow.simulation import ordered_score
+from offerflow.uplift.model import UpliftModel, design_matrix, fit_model, learner_name
 from offerflow.uplift.crossfit import cross_fit_probabilities, cross_fit_propensities, customer_folds
 from offerflow.uplift.debias import average_effects, received_propensity, segment_evidence
 from offerflow.uplift.evaluation import probability_scores, ranking_summary, truth_errors, uplift_evaluation

@@ -1,4 +1,2 @@
-"""Building blocks of the validate stage (suites, GX session, failure records, cross checks).
-
-The stage's public entry points live in `offerflow.validate`.
-"""
+"""Validation: Great Expectations suites (templates filled from params.yaml), cross-dataset checks,
+failure records that name file, column and values, and the reports of one validation run."""

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from offerflow.errors import InputDataError
+
 
 def plain(value: Any) -> Any:
     """A JSON-safe, deterministic copy of a value (numpy scalars -> Python, NaN -> None).
@@ -80,7 +82,7 @@ class ValidationFailure:
         return "; ".join(parts)
 
 
-class DataValidationError(Exception):
+class DataValidationError(InputDataError):
     """Inputs broke their expectation suites; `.failures` lists every ValidationFailure."""
 
     def __init__(self, failures: list[ValidationFailure]) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from offerflow.config import ConfigError, Params
-from offerflow.io import prob_columns
+from offerflow.schema import prob_columns
 
 SUITE_FILES = {
     "customers": "customers.json",

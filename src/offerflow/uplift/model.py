@@ -17,7 +17,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from offerflow.config import LearnerConfig, TrainConfig
-from offerflow.io import ARM, CONVERTED, CUSTOMER_ID, prob_column
+from offerflow.schema import ARM, CONVERTED, CUSTOMER_ID, prob_column
 from offerflow.uplift.debias import PropensityModel
 from offerflow.uplift.learners import ArmLearner, pair_propensity
 

@@ -18,16 +18,7 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit, logit
 
-from offerflow.io import ARM, CONVERTED, CUSTOMER_ID, prob_column
-
-PROPENSITY = "propensity"
-TRUE_PROB = "true_prob"
-
-
-def true_prob_column(arm: str) -> str:
-    """History column with the customer's true conversion probability under `arm` (simulator only)."""
-    return f"{TRUE_PROB}_{arm}"
-
+from offerflow.schema import ARM, CONVERTED, CUSTOMER_ID, PROPENSITY, TRUE_PROB, prob_column, true_prob_column
 
 def ordered_score(values: pd.Series, order: tuple[str, ...] | list[str] | None = None) -> np.ndarray:
     """Numeric score of a column: numbers as they are, categories by rank (given order, else sorted)."""

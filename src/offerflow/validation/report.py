@@ -1,15 +1,14 @@
-"""The validate stage: a Great Expectations gate in front of training and optimization.
+"""Validation reports: a Great Expectations gate in front of every stage that reads user data.
 
 Each input (customers, history, the true probability table, a given optimize table) is checked
 against its JSON suite in expectations/ (names filled from params.yaml), then cross-dataset
 rules are checked in pandas. Every failure is collected before anything is raised, so one run
-tells the user everything that is wrong. Reports are written deterministically: a stripped GX
-result per dataset and a summary with file hashes; Data Docs HTML is optional and unversioned.
+tells the user everything that is wrong. The validate stage (offerflow.stages.validate) writes the
+reports; the simulate stage runs the same checks on the files it reads before it reads them.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,8 @@ from typing import Any
 import pandas as pd
 
 from offerflow.config import Params
-from offerflow.io import InputFileError, Layout, file_sha256, read_table, write_json
+from offerflow.errors import InputFileError
+from offerflow.io import file_sha256, read_table
 from offerflow.validation.cross_checks import CrossCheck, history_customers_known, segments_covered
 from offerflow.validation.failures import DataValidationError, ValidationFailure, plain
 from offerflow.validation.suites import load_suite, suite_path
@@ -25,8 +25,9 @@ from offerflow.validation.suites import load_suite, suite_path
 __all__ = [
     "DATASETS",
     "DataValidationError",
+    "DatasetInput",
     "ValidationFailure",
-    "run_validate",
+    "validate_datasets",
     "validate_frame",
 ]
 
@@ -91,23 +92,6 @@ def display_path(path: Path, root: Path) -> str:
         return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
     except ValueError:
         return str(path)
-
-
-def dataset_inputs(params: Params) -> list[DatasetInput]:
-    """The files this run validates, in a fixed order; "learned" tables are checked later."""
-    files: dict[str, Path | None] = {
-        "customers": params.data.customers,
-        "history": params.data.history,
-        "true_probabilities": params.data.true_probabilities,
-        "probability_table": None
-        if params.optimize.probability_table == "learned"
-        else Path(params.optimize.probability_table),
-    }
-    return [
-        DatasetInput(name, params.path(relative), display_path(params.path(relative), params.root))
-        for name, relative in files.items()
-        if relative is not None
-    ]
 
 
 def _new_session(data_docs_dir: Path | None = None):
@@ -185,41 +169,29 @@ def _cross_checks(params: Params, reports: dict[str, DatasetReport], frames: dic
             reports[name].cross_checks.append(check)
 
 
-def _write_reports(layout: Layout, reports: dict[str, DatasetReport]) -> dict[str, Any]:
-    for name in DATASETS:  # a dataset no longer validated must not leave a stale verdict behind
-        stale = layout.validation_dir / f"{name}.json"
-        if name not in reports and stale.exists():
-            stale.unlink()
-    for name, report in reports.items():
-        write_json(plain(report.document()), layout.validation_dir / f"{name}.json")
-    summary = {
-        "success": all(report.success for report in reports.values()),
-        "failure_count": sum(len(report.all_failures) for report in reports.values()),
-        "datasets": {name: report.summary() for name, report in reports.items()},
-    }
-    summary = plain(summary)
-    write_json(summary, layout.validation_summary)
-    return summary
-
-
-def run_validate(params: Params, layout: Layout) -> dict:
-    """Validate every input, write the reports, and raise DataValidationError if anything failed.
-
-    Returns the summary dict that is also written to `layout.validation_summary`.
-    """
-    docs_dir = layout.validation_dir / "data_docs"
-    if docs_dir.exists():  # Data Docs always describe the latest run, never a stale one
-        shutil.rmtree(docs_dir)
-    session = _new_session(docs_dir if params.validate_.data_docs else None)
+def validate_datasets(items: list[DatasetInput], params: Params, data_docs_dir: Path | None = None) -> dict[str, DatasetReport]:
+    """Read and check every input, then the cross-dataset rules; one report per dataset, in `items` order."""
+    session = _new_session(data_docs_dir)
     reports: dict[str, DatasetReport] = {}
     frames: dict[str, pd.DataFrame] = {}
-    for item in dataset_inputs(params):
+    for item in items:
         reports[item.name], frame = _read_and_check(item, params, session)
         if frame is not None:
             frames[item.name] = frame
     _cross_checks(params, reports, frames)
-    summary = _write_reports(layout, reports)
+    return reports
+
+
+def summarize(reports: dict[str, DatasetReport]) -> dict[str, Any]:
+    """The verdict of one validation run, JSON-ready and deterministic (no times, relative paths)."""
+    return plain({
+        "success": all(report.success for report in reports.values()),
+        "failure_count": sum(len(report.all_failures) for report in reports.values()),
+        "datasets": {name: report.summary() for name, report in reports.items()},
+    })
+
+
+def raise_on_failures(reports: dict[str, DatasetReport]) -> None:
     failures = [failure for report in reports.values() for failure in report.all_failures]
     if failures:
         raise DataValidationError(failures)
-    return summary

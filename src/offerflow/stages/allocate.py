@@ -1,42 +1,39 @@
-"""Allocate stage runner: one offer per customer from per-customer probabilities, under the budget.
+"""Runner of the allocate stage: one offer per customer from per-customer probabilities, under the budget.
 
 Where the segment LP decides shares of segments, this stage uses every customer's own probabilities
 (so customers of one segment can get different offers) and the exact allocator in
-customer_allocation.py, partitioned in process or on Dask (orchestration.task_runner).
+optimize/customer_allocation.py, partitioned in process or on Dask (orchestration.task_runner).
 """
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+from offerflow.catalog import Catalog
 from offerflow.config import Params
-from offerflow.distributed import partition_executor
-from offerflow.io import CUSTOMER_ID, Layout, prob_columns, read_table, write_json, write_parquet
-from offerflow.optimize.customer_allocation import allocate_customers
-from offerflow.segments import SEGMENT_ID
+from offerflow.io import read_table, write_json, write_parquet
+from offerflow.schema import CUSTOMER_ID, OFFER, SEGMENT_ID, prob_columns
+from offerflow.stages.inputs import read_customers, read_truth
 
 DIGITS = 10
 
 
-def customer_value_and_cost(probabilities: pd.DataFrame, params: Params) -> tuple[np.ndarray, np.ndarray]:
-    """Objective value and expected coupon cost of every (customer, offer)."""
-    arms = params.arms.names
-    prob = probabilities[prob_columns(arms)].to_numpy(dtype=float)
-    coupon = np.array([params.arms.coupon_cost[arm] for arm in arms])
-    control = arms.index(params.arms.control)
-    try:
-        from offerflow.optimize.objectives import customer_objective_values
-    except ImportError:  # only incremental conversions before objectives are configurable
-        value = prob - prob[:, [control]]
-    else:
-        value = customer_objective_values(prob, probabilities, params)
-    return value, prob * coupon
+def run_allocate(params: Params) -> dict:
+    import numpy as np
+    import pandas as pd
 
+    from offerflow.distributed import partition_executor
+    from offerflow.evaluation.truth import customer_plan_on_truth
+    from offerflow.optimize.customer_allocation import allocate_customers
+    from offerflow.optimize.objectives import customer_value_and_cost
 
-def run_allocate(params: Params, layout: Layout) -> dict:
-    probabilities = read_table(layout.customer_probabilities)
-    value, cost = customer_value_and_cost(probabilities, params)
+    catalog = Catalog(params)
+    probabilities = read_table(catalog.path("customer_probabilities"))
+    customers = read_customers(catalog)
+    value, cost = customer_value_and_cost(probabilities, customers, params)
     with partition_executor(params.orchestration) as executor:
         allocation = allocate_customers(
             value, cost, params.optimize.budget, params.allocate.partition_rows, executor=executor
@@ -49,13 +46,13 @@ def run_allocate(params: Params, layout: Layout) -> dict:
         {
             CUSTOMER_ID: probabilities[CUSTOMER_ID].to_numpy(),
             SEGMENT_ID: probabilities[SEGMENT_ID].to_numpy(),
-            "offer": arms[allocation.offer],
+            OFFER: arms[allocation.offer],
             "predicted_probability": prob[rows, allocation.offer],
             "expected_cost": cost[rows, allocation.offer],
         }
     )
     incremental = float((prob[rows, allocation.offer] - prob[:, control]).sum())
-    counts = plan["offer"].value_counts()
+    counts = plan[OFFER].value_counts()
     metrics = {
         "customers": int(len(plan)),
         "budget": params.optimize.budget,
@@ -69,8 +66,11 @@ def run_allocate(params: Params, layout: Layout) -> dict:
         "offer_counts": {arm: int(counts.get(arm, 0)) for arm in params.arms.names},
         "partitions": int(-(-len(plan) // params.allocate.partition_rows)),
     }
-    write_parquet(plan, layout.customer_plan)
-    write_json(metrics, layout.allocate_metrics)
+    truth = read_truth(catalog)
+    if truth is not None:
+        metrics["evaluation_on_truth"] = customer_plan_on_truth(plan, truth, customers, params, params.optimize.budget)
+    write_parquet(plan, catalog.path("customer_plan"))
+    write_json(metrics, catalog.path("allocate_metrics"))
     return metrics
 
 

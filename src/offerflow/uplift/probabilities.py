@@ -14,9 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from offerflow.io import CUSTOMER_ID, prob_column, prob_columns
-from offerflow.segments import SEGMENT_ID
-from offerflow.train import UpliftModel
+from offerflow.schema import CUSTOMER_ID, SEGMENT_ID, prob_column, prob_columns
+from offerflow.uplift.model import UpliftModel
 from offerflow.uplift.monotone import monotone_columns
 
 

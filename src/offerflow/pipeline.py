@@ -1,0 +1,275 @@
+"""The offer-allocation pipeline, declared once.
+
+Each stage is an object: its name, what it does, its runner (a function), the params keys it reads,
+the files it reads and writes (catalog names), the code it runs, and when it is enabled. Everything
+else derives from this list: the CLI subcommands, dvc.yaml (`offerflow dvc-yaml`), the Prefect flow's
+tasks and their cache keys, the provenance checks, and the tests' view of the pipeline. Adding a stage
+touches this declaration, its runner in offerflow.stages, its domain code and its tests; nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+from offerflow import stages
+from offerflow.catalog import Catalog, stamp_name
+from offerflow.config import Params
+
+Condition = Callable[[Params], bool]
+
+
+def always(_: Params) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file a stage writes. kind: out (data, DVC-cached), metric, plot (CSV for `dvc plots`), figure (PNG)."""
+
+    name: str
+    kind: str = "out"
+    when: Condition = always
+    plot: dict | None = None  # dvc.yaml plot properties (x, y, title, x_label, y_label)
+
+    @property
+    def cache(self) -> bool:
+        """Data goes to the DVC cache; small human-readable files stay beside the code in git."""
+        return self.kind == "out" and not self.name.startswith("stamp:")
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    when: Condition = always
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # CLI subcommand, dvc.yaml stage
+    does: str  # what it does, in the business's words: the Prefect task name
+    help: str  # one line for `offerflow --help`
+    runner: Callable[[Params], dict]  # reads and writes through Catalog(params)
+    params: tuple[str, ...]  # params.yaml keys it reads
+    inputs: tuple[Input, ...]
+    outputs: tuple[Output, ...]
+    code: tuple[str, ...]  # offerflow modules it runs, relative to the package (besides CORE_CODE)
+    phase: str  # the business step it belongs to (PHASES): the Prefect flow runs phase by phase
+    enabled: Condition = always
+    extra_params: Callable[[Params], tuple[str, ...]] = field(default=lambda _: ())
+    extra_code: Callable[[Params], tuple[str, ...]] = field(default=lambda _: ())
+
+    def params_for(self, params: Params) -> tuple[str, ...]:
+        return (*self.params, *self.extra_params(params))
+
+    def inputs_for(self, params: Params) -> list[str]:
+        return [item.name for item in self.inputs if item.when(params)]
+
+    def outputs_for(self, params: Params) -> list[Output]:
+        return [out for out in (*self.outputs, Output(stamp_name(self.name))) if out.when(params)]
+
+    def code_for(self, params: Params) -> tuple[str, ...]:
+        return (*CORE_CODE, f"stages/{self.name}.py", *self.code, *self.extra_code(params))
+
+
+PHASES = ("prepare data", "learn responses", "decide offers", "publish")
+CORE_CODE = ("config.py", "catalog.py", "schema.py", "errors.py", "io.py", "provenance.py", "stages/inputs.py")
+
+
+def simulating(params: Params) -> bool:
+    return params.simulate.enabled
+
+
+def has_truth(params: Params) -> bool:
+    return params.data.true_probabilities is not None
+
+
+def given_table(params: Params) -> bool:
+    return params.optimize.probability_table != "learned"
+
+
+def frontier_on(params: Params) -> bool:
+    return params.optimize.frontier.enabled
+
+
+def train_figures(params: Params) -> bool:
+    return params.train.evaluation.figures
+
+
+def optimize_figures(params: Params) -> bool:
+    return params.optimize.figures
+
+
+def publishes_segment_plan(params: Params) -> bool:
+    return params.publish.source == "segment_plan"
+
+
+def publishes_customer_plan(params: Params) -> bool:
+    return params.publish.source == "customer_plan"
+
+
+VALIDATED = Input(stamp_name("validate"))  # stages reading user files run only after they passed validation
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        name="simulate",
+        phase="prepare data",
+        does="simulate campaign history",
+        help="draw a campaign history from the true probability table (example data only)",
+        runner=stages.run_simulate,
+        params=("data", "arms", "simulate"),
+        inputs=(Input("customers"), Input("true_probabilities"), Input("suites")),
+        outputs=(Output("simulated_history"),),
+        code=("simulation", "validation"),
+        enabled=simulating,
+    ),
+    Stage(
+        name="validate",
+        phase="prepare data",
+        does="validate inputs",
+        help="check every input with the Great Expectations suites in expectations/",
+        runner=stages.run_validate,
+        params=("data", "arms", "validate", "train.features", "optimize.probability_table"),
+        inputs=(
+            Input("customers"),
+            Input("history"),
+            Input("true_probabilities", has_truth),
+            Input("given_probability_table", given_table),
+            Input("suites"),
+        ),
+        outputs=(Output("validation_summary", "metric"),),
+        code=("validation",),
+    ),
+    Stage(
+        name="train",
+        phase="learn responses",
+        does="learn response models",
+        help="compare uplift learners out of fold (causalml) and fit the best on the history",
+        runner=stages.run_train,
+        params=("data", "arms", "train"),
+        extra_params=lambda p: ("simulate", "probabilities") if p.train.decision_quality.enabled else (),
+        extra_code=lambda p: ("optimize", "evaluation") if p.train.decision_quality.enabled else (),
+        inputs=(Input("customers"), Input("history"), VALIDATED, Input("true_probabilities", lambda p: p.train.decision_quality.enabled)),
+        outputs=(
+            Output("model"),
+            Output("model_metadata", "metric"),
+            Output("train_metrics", "metric"),
+            Output("train_gain_curve", "plot", plot={"x": "population_share"}),
+            Output("train_qini_curve", "plot", plot={"x": "population_share"}),
+            Output("train_figure", "figure", train_figures),
+        ),
+        code=("uplift", "simulation", "segments.py"),
+    ),
+    Stage(
+        name="probabilities",
+        phase="learn responses",
+        does="score customers",
+        help="score every customer under every offer; aggregate the segment table",
+        runner=stages.run_probabilities,
+        params=("data", "arms", "probabilities", "allocate.partition_rows"),
+        inputs=(Input("customers"), Input("true_probabilities", has_truth), Input("model"), VALIDATED),
+        outputs=(
+            Output("customer_probabilities"),
+            Output("segment_probabilities"),
+            Output("probabilities_metrics", "metric"),
+        ),
+        code=("uplift", "segments.py", "distributed.py"),
+    ),
+    Stage(
+        name="optimize",
+        phase="decide offers",
+        does="plan offers per segment",
+        help="solve the segment LP (Pyomo + HiGHS) for the budget; budget frontier",
+        runner=stages.run_optimize,
+        params=("data", "arms", "optimize"),
+        inputs=(Input("customers"), Input("true_probabilities", has_truth), Input("probability_table"), VALIDATED),
+        outputs=(
+            Output("segment_plan"),
+            Output("optimize_metrics", "metric"),
+            Output("budget_frontier", "plot", frontier_on, plot={"x": "budget", "y": "expected_incremental_conversions"}),
+            Output("budget_frontier_figure", "figure", lambda p: frontier_on(p) and optimize_figures(p)),
+            Output("allocation_figure", "figure", optimize_figures),
+        ),
+        code=("optimize", "segments.py", "evaluation"),
+    ),
+    Stage(
+        name="allocate",
+        phase="decide offers",
+        does="allocate offers per customer",
+        help="exact customer-level allocation under the budget (in process or on Dask)",
+        runner=stages.run_allocate,
+        params=("data", "arms", "optimize", "allocate"),
+        inputs=(Input("customers"), Input("true_probabilities", has_truth), Input("customer_probabilities"), VALIDATED),
+        outputs=(Output("customer_plan"), Output("allocate_metrics", "metric")),
+        code=("optimize", "distributed.py", "evaluation"),
+    ),
+    Stage(
+        name="publish",
+        phase="publish",
+        does="publish the plan",
+        help="assign one offer per customer and publish to the database and files",
+        runner=stages.run_publish,
+        # the run id is a lineage hash over everything that shaped the plan
+        params=("data", "arms", "simulate", "train", "probabilities", "optimize", "allocate", "publish"),
+        inputs=(
+            Input("customers"),
+            Input("history"),
+            Input("true_probabilities", has_truth),
+            Input("probability_table", publishes_segment_plan),
+            Input("model"),
+            Input("segment_plan", publishes_segment_plan),
+            Input("optimize_metrics", publishes_segment_plan),
+            Input("customer_plan", publishes_customer_plan),
+            Input("allocate_metrics", publishes_customer_plan),
+            Input("customer_probabilities", publishes_customer_plan),
+            VALIDATED,
+        ),
+        outputs=(Output("assignments"), Output("publish_metrics", "metric")),
+        code=("publish", "segments.py"),
+    ),
+)
+
+STAGE_NAMES = tuple(stage.name for stage in STAGES)
+
+
+def stage_named(name: str) -> Stage:
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise KeyError(f"no stage {name!r}; stages: {list(STAGE_NAMES)}")
+
+
+def enabled_stages(params: Params, from_stage: str | None = None) -> list[Stage]:
+    """The stages this params file runs, in order, optionally starting at `from_stage`."""
+    chosen = [stage for stage in STAGES if stage.enabled(params)]
+    if from_stage is not None:
+        start = STAGE_NAMES.index(stage_named(from_stage).name)
+        chosen = [stage for stage in chosen if STAGE_NAMES.index(stage.name) >= start]
+    return chosen
+
+
+def phase_stages(params: Params, phase: str) -> list[Stage]:
+    """The enabled stages of one business step, in order."""
+    if phase not in PHASES:
+        raise KeyError(f"no phase {phase!r}; phases: {list(PHASES)}")
+    return [stage for stage in enabled_stages(params) if stage.phase == phase]
+
+
+def run_stage(name: str, params: Params) -> dict:
+    """Run one stage as every entry point does: check upstream provenance, run, stamp the outputs."""
+    from offerflow.provenance import check_upstream, write_stamp
+
+    stage = stage_named(name)
+    catalog = Catalog(params)
+    if os.environ.get("DVC_STAGE"):  # run by `dvc repro`/`dvc exp run`: dvc.yaml must match params.yaml
+        from offerflow.dvcyaml import check_dvc_yaml
+
+        check_dvc_yaml(params)
+    if not stage.enabled(params):
+        return {"skipped": f"{name} is disabled by params.yaml"}
+    check_upstream(stage, params, catalog, enabled_stages(params))
+    catalog.path(stamp_name(name)).unlink(missing_ok=True)
+    metrics = stage.runner(params)
+    write_stamp(stage, params, catalog)
+    return metrics
