@@ -12,8 +12,11 @@ the cluster (customer) as the independent unit:
   V the unbiased sample variance. It holds for every n >= 2, not only asymptotically, but only if
   [low, high] really contains every possible term, so callers derive the range from known bounds of
   the rewards and importance weights, never from the data. With clusters it is applied to the
-  cluster totals divided by the largest cluster size (independent, with a range derived from the
-  row range), then scaled back to a per-row mean;
+  cluster totals divided by the largest cluster size, then scaled back to a per-row mean. Those are
+  independent but, for clusters of unequal size, not identically distributed; the bound still holds
+  for the mean of their means, because its two ingredients do (Bernstein's inequality with the
+  average variance, and the sample variance, whose expectation is at least that average variance);
+
 - the percentile bootstrap, resampling clusters with replacement (seeded): replicate sums of any
   number of per-cluster statistics come from one count matrix, so every estimate in one call sees the
   same resamples (common random numbers, which keeps differences between policies consistent).

@@ -19,16 +19,17 @@ lower bounds: normal, empirical Bernstein (finite-sample valid, see bounds.py) a
 percentile. The Bernstein bound needs a range that holds for every possible term, derived from
 (assumptions) rewards and predictions in the declared [a, b] and weights in [0, W], W = 1 / the
 smallest logging propensity (`CampaignLog.min_propensity`, default the smallest one in the logs):
-    IPS  [min(0, W a), max(0, W b)]          IPS difference  [-W max|a|,|b|, +W max(|a|,|b|)]
+    IPS  [min(0, W a), max(0, W b)]          IPS difference  [-W max(|a|, |b|), W max(|a|, |b|)]
     DR   [a + (b-a)(1-W), a + (b-a) W]       DR difference   [-(b-a) W, (b-a) W]
 SNIPS is a ratio, so its Bernstein bound combines a lower bound of E[w (r-a)] and an upper bound of
 E[w] (each at half the error budget); its difference bound subtracts the two policies' one-sided
 bounds (valid, not paired, so looser). Positivity is assumed: the logging policy gives every arm the
 target policy uses a positive probability (only the received arm's propensity is known here).
 
-Hand-written with numpy/scipy on purpose: the maintained OPE library (Open Bandit Pipeline) does not
-install cleanly on this stack (its latest release does not resolve with our pins; the release pip falls
-back to pulls torch and CUDA wheels), and its intervals resample rows, ignoring repeated customers.
+Hand-written with numpy/scipy on purpose: no maintained OPE library installs cleanly on this stack.
+Open Bandit Pipeline's latest release (0.5.7) does not resolve with our pins, and the older one pip falls
+back to (0.4.1) pulls torch and several GB of CUDA wheels for estimators that are a few lines of numpy;
+its intervals also resample rows, ignoring that one customer appears in several campaigns.
 """
 
 from __future__ import annotations
