@@ -24,7 +24,9 @@ from offerflow.errors import InputDataError, InputFileError
 MISSING_TOKENS = {"", "na", "nan", "null", "none"}
 
 
-def read_discount_file(path: Path, spec: DiscountFileConfig, config: DiscountsConfig, required: list[str]) -> pd.DataFrame:
+def read_discount_file(
+    path: Path, spec: DiscountFileConfig, config: DiscountsConfig, required: list[str], optional: list[str] = ()
+) -> pd.DataFrame:
     """The file at `path` parsed per `spec`: renamed, numbers and codes typed (see parse_discount_text)."""
     if not path.is_file():
         raise InputFileError(f"{path}: file not found")
@@ -32,13 +34,14 @@ def read_discount_file(path: Path, spec: DiscountFileConfig, config: DiscountsCo
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InputFileError(f"{path}: not UTF-8 text ({exc})") from None
-    return parse_discount_text(text, str(path), spec, config, required)
+    return parse_discount_text(text, str(path), spec, config, required, optional)
 
 
 def parse_discount_text(
-    text: str, source: str, spec: DiscountFileConfig, config: DiscountsConfig, required: list[str]
+    text: str, source: str, spec: DiscountFileConfig, config: DiscountsConfig, required: list[str],
+    optional: list[str] = (),
 ) -> pd.DataFrame:
-    """Parse one history file's text; `required` are the columns this file must provide.
+    """Parse one history file's text; `required` columns must be there, `optional` ones are kept if they are.
 
     Every cell is read as text first (so nothing is silently coerced), then converted column by
     column; all problems of all columns are collected before raising.
@@ -61,7 +64,7 @@ def parse_discount_text(
     problems: list[str] = []
     typed = pd.DataFrame(index=raw.index)
     limit = config.max_sample_values
-    for column in required:
+    for column in [*required, *(c for c in optional if c in raw.columns and c not in required)]:
         cells = raw[column]
         if column in config.encodings:
             typed[column], problem = parse_codes(cells, config.encodings[column], limit)

@@ -88,3 +88,32 @@ def describe_with_rows(failure: ValidationFailure, frame: pd.DataFrame) -> str:
         return text
     numbers = (rows.to_numpy().nonzero()[0][:ROW_LIMIT] + 1).tolist()
     return f"{text}; rows {numbers}" if numbers else text
+
+
+def treatment_dependent_columns(model_columns: pd.DataFrame, discount: pd.Series, alpha: float = 0.001) -> dict[str, dict]:
+    """Columns of a randomized file that move with its random discount: measured after the discount.
+
+    In a randomized test nothing known before the discount can depend on it, so a feature whose rank
+    correlation with the discount is significant (Bonferroni over the columns) was measured after it
+    (e.g. the later months' spending of the example) and would bias the effect if used.
+    """
+    from scipy import stats
+
+    flagged = {}
+    columns = [c for c in model_columns.columns if model_columns[c].nunique() > 1]
+    for column in columns:
+        rho, p_value = stats.spearmanr(model_columns[column].to_numpy(float), discount.to_numpy(float))
+        if p_value * max(1, len(columns)) < alpha:
+            flagged[column] = {"spearman": round(float(rho), 4), "p_value": float(p_value)}
+    return flagged
+
+
+def check_pre_treatment(model_columns: pd.DataFrame, discount: pd.Series, source: str) -> None:
+    """Refuse features/controls that depend on the randomized discount (see treatment_dependent_columns)."""
+    flagged = treatment_dependent_columns(model_columns, discount)
+    if flagged:
+        detail = ", ".join(f"{c!r} (rank correlation {v['spearman']:+.3f}, p={v['p_value']:.1e})" for c, v in flagged.items())
+        raise InputDataError(
+            f"{source}: column(s) {detail} move with the randomized discount, so they were measured after it; "
+            "a feature or control must be known before the discount: remove them from discounts.features/controls"
+        )
