@@ -121,7 +121,7 @@ class PolicyConfig(_Section):
     budget: float | None = Field(None, ge=0, allow_inf_nan=False)  # USD for the randomized file's customers
     partition_rows: int = Field(1_000_000, ge=1)
     max_arms: int = Field(60, ge=2)  # distinct randomized discounts above this: a continuous design
-    min_arm_rows: int = Field(20, ge=1)  # randomized rows needed at a level to value a policy using it
+    min_arm_rows: int = Field(50, ge=1)  # randomized rows needed at a level to value a policy using it
     outcome_model: NuisanceConfig = NuisanceConfig()  # the doubly robust estimator's profit model
     folds: int = Field(3, ge=2, le=10)
     seed: int = 13
@@ -162,9 +162,11 @@ class DiscountsConfig(_Section):
     )
     min_rows: int = Field(100, ge=10)  # fewer rows cannot be cross-fitted
     max_sample_values: int = Field(10, ge=1, le=50)  # offending values (with row numbers) per error
-    effect: EffectConfig = EffectConfig()
+    # The example's profit falls with every dollar up to 100 USD and jumps once the discount passes 100 USD
+    # (bigger baskets); levels are those the randomized test drew for >= min_arm_rows customers.
+    effect: EffectConfig = EffectConfig(knots=(100.0,))
     evaluation: EvaluationConfig = EvaluationConfig()
-    policy: PolicyConfig = PolicyConfig()
+    policy: PolicyConfig = PolicyConfig(levels=tuple(float(level) for level in range(0, 141, 10)))
 
     @model_validator(mode="after")
     def _roles(self) -> "DiscountsConfig":
@@ -180,6 +182,10 @@ class DiscountsConfig(_Section):
         unknown = sorted(set(self.encodings) - set(self.features) - set(self.controls))
         if unknown:
             raise ValueError(f"encodings for columns that are neither features nor controls: {unknown}")
+        if self.evaluation.rule.level not in self.policy.levels:
+            raise ValueError(
+                f"evaluation.rule.level {self.evaluation.rule.level:g} is not one of policy.levels {list(self.policy.levels)}"
+            )
         return self
 
     @property

@@ -49,6 +49,16 @@ class SimulatedDiscounts:
     frame: pd.DataFrame  # discount, sales, profit, age, gender, cust_state, tenure, sales_prediction
     truth: SlopeModel
     slope: np.ndarray  # true d profit / d discount of every customer (away from the knot)
+    baseline: np.ndarray  # true expected profit of every customer without a discount
+
+    def expected_profit(self, levels: np.ndarray) -> np.ndarray:
+        """(n, L) true expected profit of every customer at each level."""
+        return self.baseline[:, None] + self.truth.profit_change(self.frame, levels)
+
+    def policy_value(self, levels: np.ndarray, level_index: np.ndarray) -> float:
+        """True expected profit per customer of giving customer i levels[level_index[i]]."""
+        profit = self.expected_profit(levels)
+        return float(profit[np.arange(len(profit)), level_index].mean())
 
     @property
     def average_slope(self) -> float:
@@ -93,4 +103,4 @@ def simulate_discounts(
     frame["discount"] = discount
     frame["sales"] = np.round((profit + discount) / margin, 2)
     frame["profit"] = np.round(margin * frame["sales"] - discount, 2)
-    return SimulatedDiscounts(frame=frame, truth=truth, slope=slope)
+    return SimulatedDiscounts(frame=frame, truth=truth, slope=slope, baseline=baseline)

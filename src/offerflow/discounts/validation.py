@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from offerflow.discounts.config import DiscountsConfig
@@ -93,18 +94,26 @@ def describe_with_rows(failure: ValidationFailure, frame: pd.DataFrame) -> str:
 def treatment_dependent_columns(model_columns: pd.DataFrame, discount: pd.Series, alpha: float = 0.001) -> dict[str, dict]:
     """Columns of a randomized file that move with its random discount: measured after the discount.
 
-    In a randomized test nothing known before the discount can depend on it, so a feature whose rank
-    correlation with the discount is significant (Bonferroni over the columns) was measured after it
-    (e.g. the later months' spending of the example) and would bias the effect if used.
+    In a randomized test nothing known before the discount can depend on it. Two tests per column, so
+    both a trend (rank correlation) and a shift at some levels only (one-way ANOVA across the drawn
+    levels, e.g. extra spending above 100 USD) are caught; Bonferroni over columns and tests.
     """
     from scipy import stats
 
-    flagged = {}
     columns = [c for c in model_columns.columns if model_columns[c].nunique() > 1]
+    d = discount.to_numpy(float)
+    levels, inverse = np.unique(d, return_inverse=True)
+    tests = 2 if 1 < len(levels) < len(d) / 2 else 1
+    flagged = {}
     for column in columns:
-        rho, p_value = stats.spearmanr(model_columns[column].to_numpy(float), discount.to_numpy(float))
-        if p_value * max(1, len(columns)) < alpha:
-            flagged[column] = {"spearman": round(float(rho), 4), "p_value": float(p_value)}
+        values = model_columns[column].to_numpy(float)
+        rho, p_rank = stats.spearmanr(values, d)
+        p_value = float(p_rank)
+        if tests == 2:
+            groups = [values[inverse == k] for k in range(len(levels)) if (inverse == k).sum() > 1]
+            p_value = min(p_value, float(stats.f_oneway(*groups).pvalue))
+        if p_value * tests * max(1, len(columns)) < alpha:
+            flagged[column] = {"spearman": round(float(rho), 4), "p_value": p_value}
     return flagged
 
 
@@ -112,7 +121,7 @@ def check_pre_treatment(model_columns: pd.DataFrame, discount: pd.Series, source
     """Refuse features/controls that depend on the randomized discount (see treatment_dependent_columns)."""
     flagged = treatment_dependent_columns(model_columns, discount)
     if flagged:
-        detail = ", ".join(f"{c!r} (rank correlation {v['spearman']:+.3f}, p={v['p_value']:.1e})" for c, v in flagged.items())
+        detail = ", ".join(f"{c!r} (p={v['p_value']:.1e})" for c, v in flagged.items())
         raise InputDataError(
             f"{source}: column(s) {detail} move with the randomized discount, so they were measured after it; "
             "a feature or control must be known before the discount: remove them from discounts.features/controls"
