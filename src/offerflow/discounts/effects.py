@@ -80,7 +80,7 @@ def nuisance_model(config: NuisanceConfig, seed: int, outputs: int = 1):
     return MultiOutputRegressor(base)
 
 
-def make_estimator(config: EffectConfig, knots: tuple[float, ...]):
+def make_estimator(config: EffectConfig, knots: tuple[float, ...], estimator: str | None = None):
     """An unfitted econml DML estimator for the given dose-response knots (none: one slope)."""
     from sklearn.preprocessing import FunctionTransformer
 
@@ -93,7 +93,7 @@ def make_estimator(config: EffectConfig, knots: tuple[float, ...]):
         "cv": config.folds,
         "random_state": config.seed,
     }
-    if config.estimator == "linear_dml":
+    if (estimator or config.estimator) == "linear_dml":
         from econml.dml import LinearDML
 
         return LinearDML(**common)
@@ -107,6 +107,7 @@ def make_estimator(config: EffectConfig, knots: tuple[float, ...]):
 class DiscountEffectModel:
     """The fitted effect models and what the rest of offerflow asks of them."""
 
+    average_model: Any  # LinearDML: its linear final stage gives an average-effect interval of the right width
     slope_model: Any  # econml estimator, linear in the discount: the per-customer slope
     dose_model: Any  # econml estimator with the knots' basis (the slope model when there are no knots)
     features: list[str]
@@ -115,11 +116,11 @@ class DiscountEffectModel:
     method: str
 
     def average_effect(self, X: pd.DataFrame) -> AverageEffect:
-        """Average over these customers of their profit change per extra discount dollar."""
+        """Average over these customers of their profit change per extra discount dollar (LinearDML)."""
         x = self._x(X)
-        low, high = self.slope_model.ate_interval(x, alpha=1 - self.level)
-        estimate = float(self.slope_model.ate(x))
-        return AverageEffect(self.method, estimate, float(np.squeeze(low)), float(np.squeeze(high)), len(x))
+        low, high = self.average_model.ate_interval(x, alpha=1 - self.level)
+        estimate = float(self.average_model.ate(x))
+        return AverageEffect("LinearDML", estimate, float(np.squeeze(low)), float(np.squeeze(high)), len(x))
 
     def customer_effects(self, X: pd.DataFrame) -> pd.DataFrame:
         """Each customer's slope (profit per discount dollar) with its interval."""
@@ -158,12 +159,18 @@ def fit_discount_effects(
     y, t = np.asarray(profit, dtype=float), np.asarray(discount, dtype=float)
     slope_model = make_estimator(config, ())
     slope_model.fit(y, t, X=x, W=w)
+    average_model = slope_model
+    if config.estimator != "linear_dml":  # a forest's average-effect interval is far too wide: use LinearDML's
+        average_model = make_estimator(config, (), estimator="linear_dml")
+        average_model.fit(y, t, X=x, W=w)
     dose_model = slope_model
     if config.knots:
         dose_model = make_estimator(config, config.knots)
         dose_model.fit(y, t, X=x, W=w)
     method = "LinearDML" if config.estimator == "linear_dml" else "CausalForestDML"
-    return DiscountEffectModel(slope_model, dose_model, features, tuple(config.knots), config.interval_level, method)
+    return DiscountEffectModel(
+        average_model, slope_model, dose_model, features, tuple(config.knots), config.interval_level, method
+    )
 
 
 def normal_quantile(level: float) -> float:
