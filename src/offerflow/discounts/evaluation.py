@@ -54,6 +54,20 @@ def curve_counts(n: int, points: int) -> tuple[np.ndarray, np.ndarray]:
     return shares, np.maximum(1, np.rint(shares * n).astype(int))
 
 
+def _elasticities(
+    rankings: list[Ranking], discount: np.ndarray, profit: np.ndarray, counts: np.ndarray, min_rows: int,
+    tie_key: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Top-share slopes per ranking (NaN below min_rows) and the overall slope as `random`."""
+    overall = top_share_slopes(np.arange(len(discount)), discount, profit, np.array([len(discount)]))[0]
+    curves = {}
+    for ranking in rankings:
+        slopes = top_share_slopes(ranking_order(ranking.score, ranking.descending, tie_key), discount, profit, counts)
+        curves[ranking.name] = np.where(counts >= min_rows, slopes, np.nan)
+    curves["random"] = np.full(len(counts), overall)
+    return curves
+
+
 def response_curves(
     rankings: list[Ranking],
     discount: np.ndarray,
@@ -65,34 +79,34 @@ def response_curves(
     """(cumulative elasticity, cumulative gain) tables: population_share, one column per ranking, random."""
     discount, profit = np.asarray(discount, float), np.asarray(profit, float)
     shares, counts = curve_counts(len(discount), points)
-    overall = top_share_slopes(np.arange(len(discount)), discount, profit, np.array([len(discount)]))[0]
-    elasticity = {"population_share": shares}
-    for ranking in rankings:
-        slopes = top_share_slopes(ranking_order(ranking.score, ranking.descending, tie_key), discount, profit, counts)
-        elasticity[ranking.name] = np.where(counts >= min_rows, slopes, np.nan)
-    elasticity["random"] = np.full(len(shares), overall)
-    elasticity = pd.DataFrame(elasticity)
-    gain = elasticity.copy()
-    for column in gain.columns[1:]:
-        gain[column] = gain[column] * gain["population_share"]
+    curves = _elasticities(rankings, discount, profit, counts, min_rows, tie_key)
+    elasticity = pd.DataFrame({"population_share": shares, **curves})
+    gain = pd.DataFrame({"population_share": shares, **{name: shares * curve for name, curve in curves.items()}})
     return elasticity, gain
 
 
-def area_between(curve: pd.DataFrame, first: str, second: str) -> float:
+def _area(shares: np.ndarray, first: np.ndarray, second: np.ndarray) -> float:
     """Integral over the population share of (first - second), from the origin (both curves start at 0)."""
-    defined = curve[[first, second]].notna().all(axis=1).to_numpy()
-    x = np.concatenate([[0.0], curve["population_share"].to_numpy()[defined]])
-    gap = np.concatenate([[0.0], (curve[first] - curve[second]).to_numpy()[defined]])
+    defined = ~(np.isnan(first) | np.isnan(second))
+    x = np.concatenate([[0.0], shares[defined]])
+    gap = np.concatenate([[0.0], (first - second)[defined]])
     return float(np.trapezoid(gap, x))
 
 
-def curve_areas(elasticity: pd.DataFrame, gain: pd.DataFrame, model: str, rule: str) -> dict[str, float]:
+def area_between(curve: pd.DataFrame, first: str, second: str) -> float:
+    """Area between two columns of a curve table (see _area)."""
+    shares = curve["population_share"].to_numpy(float)
+    return _area(shares, curve[first].to_numpy(float), curve[second].to_numpy(float))
+
+
+def _areas(shares: np.ndarray, curves: dict[str, np.ndarray], model: str, rule: str) -> dict[str, float]:
     """The four summary areas: model vs random and vs the rule, for both curves."""
+    gain = {name: shares * curve for name, curve in curves.items()}
     return {
-        "gain_model_vs_random": area_between(gain, model, "random"),
-        "gain_model_vs_rule": area_between(gain, model, rule),
-        "elasticity_model_vs_random": area_between(elasticity, model, "random"),
-        "elasticity_model_vs_rule": area_between(elasticity, model, rule),
+        "gain_model_vs_random": _area(shares, gain[model], gain["random"]),
+        "gain_model_vs_rule": _area(shares, gain[model], gain[rule]),
+        "elasticity_model_vs_random": _area(shares, curves[model], curves["random"]),
+        "elasticity_model_vs_rule": _area(shares, curves[model], curves[rule]),
     }
 
 
@@ -112,14 +126,15 @@ def evaluate_rankings(
     n = len(discount)
     tie_key = rng.permutation(n)
     discount, profit = np.asarray(discount, float), np.asarray(profit, float)
+    shares, counts = curve_counts(n, points)
     elasticity, gain = response_curves([model, rule], discount, profit, points, min_rows, tie_key)
-    areas = curve_areas(elasticity, gain, model.name, rule.name)
+    areas = _areas(shares, _elasticities([model, rule], discount, profit, counts, min_rows, tie_key), model.name, rule.name)
     replicates = {name: [] for name in areas}
     for _ in range(bootstrap):
         rows = rng.integers(0, n, n)
         resampled = [Ranking(r.name, r.score[rows], r.descending) for r in (model, rule)]
-        e, g = response_curves(resampled, discount[rows], profit[rows], points, min_rows, tie_key[rows])
-        for name, value in curve_areas(e, g, model.name, rule.name).items():
+        curves = _elasticities(resampled, discount[rows], profit[rows], counts, min_rows, tie_key[rows])
+        for name, value in _areas(shares, curves, model.name, rule.name).items():
             replicates[name].append(value)
     tail = 100 * (1 - level) / 2
     summary = {}
