@@ -128,3 +128,29 @@ def test_plan_from_observational_history_beats_the_simple_rules_on_the_truth():
           f"model's uniform {customers.policy_value(grid, uniform.level_index):.2f}, nobody {nobody:.2f}, oracle {oracle:.2f}")
     assert achieved > best_uniform_truth + 0.5 and achieved > nobody + 0.5
     assert achieved >= nobody + 0.35 * (oracle - nobody)  # a good part of what perfect knowledge would add
+
+
+def test_uncertainty_penalty_trades_gain_for_safety():
+    """Weak signal (no jump; few customers truly gain): the expected-profit plan discounts noisy
+    'responders' and loses against no discount; two standard errors of caution does not lose."""
+    truth = SlopeModel(base=-0.05, jump=0.0)
+    history = simulate_discounts(4000, 101, design="observational", truth=truth)
+    customers = simulate_discounts(3000, 201, design="randomized", truth=truth)
+    levels = tuple(float(level) for level in range(0, 141, 10))
+    X = encode_features(history.frame, list(CONFIG.features), CONFIG)
+    W = encode_features(history.frame, list(CONFIG.controls), CONFIG)
+    model = fit_discount_effects(X, W, history.frame["discount"], history.frame["profit"],
+                                 EffectConfig(knots=(100.0,), nuisance=FAST))
+    X_new = encode_features(customers.frame, list(CONFIG.features), CONFIG)
+    grid = np.asarray(levels)
+    nobody = customers.policy_value(grid, np.zeros(3000, dtype=int))
+    achieved = {}
+    for penalty in (0.0, 2.0):
+        value, cost = policy.level_value_and_cost(model.profit_change(X_new, levels, penalty), levels)
+        achieved[penalty] = customers.policy_value(grid, policy.personalized_plan(value, cost, None, 10_000).level_index)
+    assert achieved[0.0] < nobody - 0.2
+    assert achieved[2.0] >= nobody - 0.05
+    # the penalty is the lower end of econml's interval: z = 1.96 reproduces the 95% interval's lower bound
+    x = X_new.to_numpy(float)
+    low, _ = model.dose_model.effect_interval(x, T0=np.zeros(len(x)), T1=np.full(len(x), 120.0), alpha=0.05)
+    np.testing.assert_allclose(model.profit_change(X_new, (0.0, 120.0), 1.959963984540054)[:, 1], np.ravel(low), rtol=1e-6, atol=1e-8)

@@ -119,6 +119,9 @@ class PolicyConfig(_Section):
 
     levels: tuple[float, ...] = tuple(float(level) for level in range(0, 101, 10))
     budget: float | None = Field(None, ge=0, allow_inf_nan=False)  # USD for the randomized file's customers
+    # standard errors of the predicted profit change subtracted before optimizing: 0 = expected profit;
+    # 1-2 = cautious (discount only customers whose gain is clear; noisy "responders" are often losses)
+    uncertainty_penalty: float = Field(0.0, ge=0, le=5)
     partition_rows: int = Field(1_000_000, ge=1)
     max_arms: int = Field(60, ge=2)  # distinct randomized discounts above this: a continuous design
     min_arm_rows: int = Field(50, ge=1)  # randomized rows needed at a level to value a policy using it

@@ -131,11 +131,23 @@ class DiscountEffectModel:
             index=X.index,
         )
 
-    def profit_change(self, X: pd.DataFrame, levels: tuple[float, ...] | np.ndarray) -> np.ndarray:
-        """(n, L) expected profit change of each customer from no discount to each level."""
+    def profit_change(self, X: pd.DataFrame, levels: tuple[float, ...] | np.ndarray, penalty: float = 0.0) -> np.ndarray:
+        """(n, L) expected profit change of each customer from no discount to each level, less `penalty`
+        standard errors of that change (penalty > 0: a cautious plan that discounts only customers whose
+        gain is clear, since a noisy positive estimate is often a true loss)."""
         x = self._x(X)
         zero = np.zeros(len(x))
-        columns = [np.ravel(self.dose_model.effect(x, T0=zero, T1=np.full(len(x), float(level)))) for level in levels]
+        columns = []
+        for level in levels:
+            if level == 0:
+                columns.append(zero.copy())
+                continue
+            at = np.full(len(x), float(level))
+            if penalty > 0:
+                inference = self.dose_model.effect_inference(x, T0=zero, T1=at)
+                columns.append(np.ravel(inference.point_estimate) - penalty * np.ravel(inference.stderr))
+            else:
+                columns.append(np.ravel(self.dose_model.effect(x, T0=zero, T1=at)))
         return np.column_stack(columns)
 
     def _x(self, X: pd.DataFrame) -> np.ndarray:

@@ -181,7 +181,7 @@ def run_discounts_optimize(config: DiscountsConfig, root: Path) -> dict:
     discount, profit = randomized[config.treatment].to_numpy(float), randomized[config.outcome].to_numpy(float)
     propensity = policy.randomized_design(discount, levels, settings.min_arm_rows, settings.max_arms, str(config.randomized.path))
     X, _ = _matrices(randomized, config)
-    value, cost = policy.level_value_and_cost(model.profit_change(X, levels), levels)
+    value, cost = policy.level_value_and_cost(model.profit_change(X, levels, settings.uncertainty_penalty), levels)
     rule = config.evaluation.rule
     tie_key = np.random.default_rng(settings.seed).permutation(len(randomized))
     plans = [
