@@ -64,8 +64,10 @@ def test_average_and_customer_intervals_cover_the_truth_over_seeds():
         inside = (customers["ci_low"] <= simulated.slope) & (simulated.slope <= customers["ci_high"])
         customer_coverage.append(float(inside.mean()))
     rate, customer_rate = covered / seeds, float(np.mean(customer_coverage))
-    print(f"\nATE 95% interval coverage {rate:.2f} over {seeds} seeds; per-customer interval coverage "
-          f"{customer_rate:.3f}; mean error {np.mean(errors):+.4f}, sd {np.std(errors):.4f}")
+    print(
+        f"\nATE 95% interval coverage {rate:.2f} over {seeds} seeds; per-customer interval coverage "
+        f"{customer_rate:.3f}; mean error {np.mean(errors):+.4f}, sd {np.std(errors):.4f}"
+    )
     assert rate >= 0.90
     assert customer_rate >= 0.88
     assert abs(np.mean(errors)) < 3 * np.std(errors) / np.sqrt(seeds)  # no detectable bias

@@ -65,8 +65,14 @@ def test_bootstrap_interval_of_the_gain_area_covers_the_truth_over_seeds():
         score = simulated.slope + rng.normal(0, 0.03, len(simulated.slope))
         frame = simulated.frame
         result = evaluate_rankings(
-            Ranking("model", score), Ranking("older first", frame["age"].to_numpy(), True),
-            frame["discount"].to_numpy(), frame["profit"].to_numpy(), points, 30, 100, SEED + offset,
+            Ranking("model", score),
+            Ranking("older first", frame["age"].to_numpy(), True),
+            frame["discount"].to_numpy(),
+            frame["profit"].to_numpy(),
+            points,
+            30,
+            100,
+            SEED + offset,
         )
         tie_key = np.random.default_rng(SEED + offset).permutation(len(score))  # the key evaluate_rankings drew first
         truth = true_gain_area(simulated.slope, score, points, tie_key)

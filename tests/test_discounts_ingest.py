@@ -22,8 +22,12 @@ OBSERVATIONAL = DiscountFileConfig(path=Path("obs.csv"), delimiter=";", currency
 REQUIRED = ["discount", "profit", "sales", "age", "gender", "cust_state", "sales_prediction", "tenure"]
 
 
-def parse(rows: list[str], spec: DiscountFileConfig = OBSERVATIONAL, config: DiscountsConfig | None = None) -> pd.DataFrame:
-    return parse_discount_text("\n".join([HEADER, *rows]) + "\n", "obs.csv", spec, config or DiscountsConfig(), REQUIRED)
+def parse(
+    rows: list[str], spec: DiscountFileConfig = OBSERVATIONAL, config: DiscountsConfig | None = None
+) -> pd.DataFrame:
+    return parse_discount_text(
+        "\n".join([HEADER, *rows]) + "\n", "obs.csv", spec, config or DiscountsConfig(), REQUIRED
+    )
 
 
 def test_parses_currency_codes_and_missing_gender():
@@ -79,8 +83,13 @@ def test_wrong_delimiter_hint_and_missing_columns():
     with pytest.raises(InputDataError, match="header was read as one column: is the delimiter ',' right"):
         parse(ROWS, spec)
     with pytest.raises(InputDataError, match=r"missing column\(s\) \['sales_prediction'\]"):
-        parse_discount_text("sales,discount,profit,age,gender,cust_state,tenure\n", "r.csv",
-                            DiscountFileConfig(path=Path("r.csv")), DiscountsConfig(), REQUIRED)
+        parse_discount_text(
+            "sales,discount,profit,age,gender,cust_state,tenure\n",
+            "r.csv",
+            DiscountFileConfig(path=Path("r.csv")),
+            DiscountsConfig(),
+            REQUIRED,
+        )
 
 
 def test_empty_and_absent_files(tmp_path):
@@ -91,11 +100,17 @@ def test_empty_and_absent_files(tmp_path):
 
 
 def test_profit_identity_check_names_rows():
-    spec = DiscountFileConfig(path=Path("obs.csv"), delimiter=";", currency={"discount": "US$"},
-                              profit_check=ProfitCheckConfig(margin=0.05, tolerance=0.01))
+    spec = DiscountFileConfig(
+        path=Path("obs.csv"),
+        delimiter=";",
+        currency={"discount": "US$"},
+        profit_check=ProfitCheckConfig(margin=0.05, tolerance=0.01),
+    )
     frame = parse(ROWS[:2], spec)  # 0.05 * 1000 - 10 = 40; 0.05 * 2000 - 50 = 50
     assert len(frame) == 2
-    with pytest.raises(InputDataError, match=r"'profit' is not 0.05 x 'sales' - 'discount'.*1 row\(s\), e.g. rows \[3\]"):
+    with pytest.raises(
+        InputDataError, match=r"'profit' is not 0.05 x 'sales' - 'discount'.*1 row\(s\), e.g. rows \[3\]"
+    ):
         parse([*ROWS[:2], "1000.0;US$ 10.0;41.0;30;1.0;MA;6;900.5"], spec)
 
 

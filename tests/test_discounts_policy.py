@@ -99,7 +99,10 @@ def test_doubly_robust_interval_covers_the_true_policy_value_over_seeds():
         for plan, estimate in zip(plans[:2], estimates[:2]):
             truth = simulated.policy_value(np.asarray(LEVELS), plan.level_index)
             covered[plan.name] += estimate["ci_low"] <= truth <= estimate["ci_high"]
-            assert abs(estimate["ips_value_per_customer"] - estimate["value_per_customer"]) < 5 * estimate["ips_standard_error"]
+            assert (
+                abs(estimate["ips_value_per_customer"] - estimate["value_per_customer"])
+                < 5 * estimate["ips_standard_error"]
+            )
     rates = {name: count / seeds for name, count in covered.items()}
     print(f"\nDR 95% interval covers the true policy value: {rates} over {seeds} seeds")
     assert min(rates.values()) >= 0.88
@@ -124,8 +127,10 @@ def test_plan_from_observational_history_beats_the_simple_rules_on_the_truth():
     achieved = customers.policy_value(grid, personalized.level_index)
     oracle = customers.expected_profit(grid).max(axis=1).mean()
     nobody = customers.policy_value(grid, np.zeros(3000, dtype=int))
-    print(f"\ntrue profit per customer: personalized {achieved:.2f}, best uniform {best_uniform_truth:.2f}, "
-          f"model's uniform {customers.policy_value(grid, uniform.level_index):.2f}, nobody {nobody:.2f}, oracle {oracle:.2f}")
+    print(
+        f"\ntrue profit per customer: personalized {achieved:.2f}, best uniform {best_uniform_truth:.2f}, "
+        f"model's uniform {customers.policy_value(grid, uniform.level_index):.2f}, nobody {nobody:.2f}, oracle {oracle:.2f}"
+    )
     assert achieved > best_uniform_truth + 0.5 and achieved > nobody + 0.5
     assert achieved >= nobody + 0.35 * (oracle - nobody)  # a good part of what perfect knowledge would add
 
@@ -139,18 +144,23 @@ def test_uncertainty_penalty_trades_gain_for_safety():
     levels = tuple(float(level) for level in range(0, 141, 10))
     X = encode_features(history.frame, list(CONFIG.features), CONFIG)
     W = encode_features(history.frame, list(CONFIG.controls), CONFIG)
-    model = fit_discount_effects(X, W, history.frame["discount"], history.frame["profit"],
-                                 EffectConfig(knots=(100.0,), nuisance=FAST))
+    model = fit_discount_effects(
+        X, W, history.frame["discount"], history.frame["profit"], EffectConfig(knots=(100.0,), nuisance=FAST)
+    )
     X_new = encode_features(customers.frame, list(CONFIG.features), CONFIG)
     grid = np.asarray(levels)
     nobody = customers.policy_value(grid, np.zeros(3000, dtype=int))
     achieved = {}
     for penalty in (0.0, 2.0):
         value, cost = policy.level_value_and_cost(model.profit_change(X_new, levels, penalty), levels)
-        achieved[penalty] = customers.policy_value(grid, policy.personalized_plan(value, cost, None, 10_000).level_index)
+        achieved[penalty] = customers.policy_value(
+            grid, policy.personalized_plan(value, cost, None, 10_000).level_index
+        )
     assert achieved[0.0] < nobody - 0.2
     assert achieved[2.0] >= nobody - 0.05
     # the penalty is the lower end of econml's interval: z = 1.96 reproduces the 95% interval's lower bound
     x = X_new.to_numpy(float)
     low, _ = model.dose_model.effect_interval(x, T0=np.zeros(len(x)), T1=np.full(len(x), 120.0), alpha=0.05)
-    np.testing.assert_allclose(model.profit_change(X_new, (0.0, 120.0), 1.959963984540054)[:, 1], np.ravel(low), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        model.profit_change(X_new, (0.0, 120.0), 1.959963984540054)[:, 1], np.ravel(low), rtol=1e-6, atol=1e-8
+    )

@@ -19,7 +19,11 @@ RANDOMIZED_SLOPE = (-0.047, -0.024)  # the randomized test's slope interval stat
 
 
 def discount_data_dir() -> Path:
-    for candidate in (ROOT / "data/external/discounts", ROOT.parent / "shared/data/discounts", Path("/work/shared/data/discounts")):
+    for candidate in (
+        ROOT / "data/external/discounts",
+        ROOT.parent / "shared/data/discounts",
+        Path("/work/shared/data/discounts"),
+    ):
         if (candidate / "random_data.csv").is_file():
             return candidate
     pytest.fail("discount example files not found (data/external/discounts/{non_rand_discount,random_data}.csv)")
@@ -29,10 +33,12 @@ def example_config() -> DiscountsConfig:
     """The example's declaration (the defaults) with the files where this checkout keeps them."""
     folder = discount_data_dir()
     defaults = DiscountsConfig()
-    return defaults.model_copy(update={
-        "observational": defaults.observational.model_copy(update={"path": folder / "non_rand_discount.csv"}),
-        "randomized": defaults.randomized.model_copy(update={"path": folder / "random_data.csv"}),
-    })
+    return defaults.model_copy(
+        update={
+            "observational": defaults.observational.model_copy(update={"path": folder / "non_rand_discount.csv"}),
+            "randomized": defaults.randomized.model_copy(update={"path": folder / "random_data.csv"}),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +58,9 @@ def test_validate_parses_both_messy_files(run):
     assert report["observational"]["rows"] == 15000 and len(report["observational"]["sha256"]) == 64
     assert report["pre_treatment_checked"] == ["age", "gender", "cust_state", "tenure"]
     observational = pd.read_parquet(stages.DiscountPaths(root).observational)
-    assert observational["discount"].dtype == float and set(observational["cust_state"]) <= set(example_config().encodings["cust_state"].categories)
+    assert observational["discount"].dtype == float and set(observational["cust_state"]) <= set(
+        example_config().encodings["cust_state"].categories
+    )
 
 
 def test_debiasing_flips_the_sign_and_agrees_with_the_randomized_test(run):
@@ -73,7 +81,12 @@ def test_evaluation_curves_tables_and_figures(run):
     root, _, results = run
     paths = stages.DiscountPaths(root)
     areas = results["evaluate"]["areas"]
-    for name in ("gain_model_vs_random", "gain_model_vs_rule", "elasticity_model_vs_random", "elasticity_model_vs_rule"):
+    for name in (
+        "gain_model_vs_random",
+        "gain_model_vs_rule",
+        "elasticity_model_vs_random",
+        "elasticity_model_vs_rule",
+    ):
         assert areas[name]["ci_low"] <= areas[name]["estimate"] <= areas[name]["ci_high"]
     assert areas["gain_model_vs_random"]["ci_low"] > 0  # the model's ranking finds better responders than chance
     gain = pd.read_csv(paths.gain_plot)
@@ -106,8 +119,19 @@ def test_stages_are_deterministic(run, tmp_path):
         shutil.copy(getattr(paths_a, name), target)
     for stage in ("train", "evaluate", "optimize"):
         getattr(stages, f"run_discounts_{stage}")(config, tmp_path)
-    for name in ("train_metrics", "effects", "evaluation_metrics", "gain_plot", "elasticity_plot", "plan",
-                 "policy_metrics", "curves_figure", "policy_figure", "scatter_figure", "effects_figure"):
+    for name in (
+        "train_metrics",
+        "effects",
+        "evaluation_metrics",
+        "gain_plot",
+        "elasticity_plot",
+        "plan",
+        "policy_metrics",
+        "curves_figure",
+        "policy_figure",
+        "scatter_figure",
+        "effects_figure",
+    ):
         assert getattr(paths_a, name).read_bytes() == getattr(paths_b, name).read_bytes(), name
 
 

@@ -21,7 +21,11 @@ REQUIRED = ["discount", "profit", "sales", "age", "gender", "cust_state"]
 
 def discount_data_dir() -> Path:
     """The example files: committed under data/external/discounts, else the shared folder beside the repo."""
-    for candidate in (ROOT / "data/external/discounts", ROOT.parent / "shared/data/discounts", Path("/work/shared/data/discounts")):
+    for candidate in (
+        ROOT / "data/external/discounts",
+        ROOT.parent / "shared/data/discounts",
+        Path("/work/shared/data/discounts"),
+    ):
         if (candidate / "random_data.csv").is_file():
             return candidate
     pytest.fail("discount example files not found (data/external/discounts/{non_rand_discount,random_data}.csv)")
@@ -52,7 +56,9 @@ def test_broken_values_are_listed_with_rows(session):
     frame.loc[4, "discount"] = -10.0
     frame.loc[[7, 9], "profit"] = np.nan
     with pytest.raises(InputDataError) as caught:
-        validate_discount_frame(frame, "random.csv", [SUITES / "discounts_history.json"], DiscountsConfig(), REQUIRED, session)
+        validate_discount_frame(
+            frame, "random.csv", [SUITES / "discounts_history.json"], DiscountsConfig(), REQUIRED, session
+        )
     message = str(caught.value)
     assert "random.csv" in message and "2 failure(s)" in message
     assert "column 'discount': expect_column_values_to_be_between; 1 unexpected; sample values [-10.0]" in message
@@ -77,9 +83,14 @@ def test_pre_treatment_check_flags_a_column_caused_by_the_discount():
     simulated = simulate_discounts(3000, 5, design="randomized").frame
     rng = np.random.default_rng(1)
     simulated["later_spend"] = 50 + 2.0 * (simulated["discount"] > 100) * rng.gamma(2.0, 50.0, len(simulated))
-    config = DiscountsConfig(features=("age", "gender", "cust_state"), controls=("tenure", "later_spend"),
-                             encodings={"cust_state": {"categories": ["SP", "MG", "RJ", "BA", "RS", "DF"]},
-                                        "gender": {"categories": [0, 1], "missing": "own_category"}})
+    config = DiscountsConfig(
+        features=("age", "gender", "cust_state"),
+        controls=("tenure", "later_spend"),
+        encodings={
+            "cust_state": {"categories": ["SP", "MG", "RJ", "BA", "RS", "DF"]},
+            "gender": {"categories": [0, 1], "missing": "own_category"},
+        },
+    )
     matrix = encode_features(simulated, ["age", "gender", "cust_state", "tenure", "later_spend"], config)
     flagged = treatment_dependent_columns(matrix, simulated["discount"])
     assert list(flagged) == ["later_spend"]

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from offerflow.discounts.config import EffectConfig, NuisanceConfig
 
@@ -131,7 +130,9 @@ class DiscountEffectModel:
             index=X.index,
         )
 
-    def profit_change(self, X: pd.DataFrame, levels: tuple[float, ...] | np.ndarray, penalty: float = 0.0) -> np.ndarray:
+    def profit_change(
+        self, X: pd.DataFrame, levels: tuple[float, ...] | np.ndarray, penalty: float = 0.0
+    ) -> np.ndarray:
         """(n, L) expected profit change of each customer from no discount to each level, less `penalty`
         standard errors of that change (penalty > 0: a cautious plan that discounts only customers whose
         gain is clear, since a noisy positive estimate is often a true loss)."""
@@ -183,8 +184,3 @@ def fit_discount_effects(
     return DiscountEffectModel(
         average_model, slope_model, dose_model, features, tuple(config.knots), config.interval_level, method
     )
-
-
-def normal_quantile(level: float) -> float:
-    """Two-sided normal critical value for an interval of the given level."""
-    return float(stats.norm.ppf(0.5 + level / 2))

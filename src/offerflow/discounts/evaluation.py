@@ -55,7 +55,11 @@ def curve_counts(n: int, points: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _elasticities(
-    rankings: list[Ranking], discount: np.ndarray, profit: np.ndarray, counts: np.ndarray, min_rows: int,
+    rankings: list[Ranking],
+    discount: np.ndarray,
+    profit: np.ndarray,
+    counts: np.ndarray,
+    min_rows: int,
     tie_key: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Top-share slopes per ranking (NaN below min_rows) and the overall slope as `random`."""
@@ -128,7 +132,9 @@ def evaluate_rankings(
     discount, profit = np.asarray(discount, float), np.asarray(profit, float)
     shares, counts = curve_counts(n, points)
     elasticity, gain = response_curves([model, rule], discount, profit, points, min_rows, tie_key)
-    areas = _areas(shares, _elasticities([model, rule], discount, profit, counts, min_rows, tie_key), model.name, rule.name)
+    areas = _areas(
+        shares, _elasticities([model, rule], discount, profit, counts, min_rows, tie_key), model.name, rule.name
+    )
     replicates = {name: [] for name in areas}
     for _ in range(bootstrap):
         rows = rng.integers(0, n, n)

@@ -45,7 +45,12 @@ def plot_profit_vs_discount(panels: list[tuple[str, pd.DataFrame, float, float]]
         for ax, (title, frame, slope, intercept) in zip(axes, panels):
             ax.scatter(frame["discount"], frame["profit"], s=3, alpha=0.25, color="tab:blue", linewidths=0)
             x = np.array([frame["discount"].min(), frame["discount"].max()])
-            ax.plot(x, intercept + slope * x, color="tab:red", label=f"fitted line: {slope:+.3f} USD profit per discount USD")
+            ax.plot(
+                x,
+                intercept + slope * x,
+                color="tab:red",
+                label=f"fitted line: {slope:+.3f} USD profit per discount USD",
+            )
             ax.set_title(title)
             ax.set_xlabel("discount given (USD)")
             ax.set_ylabel("profit from the customer (USD)")
@@ -101,7 +106,9 @@ def plot_policy_values(estimates: list[dict], target: Path | str) -> Path:
         ax = axes[0]
         y = np.arange(len(estimates))[::-1]
         values = np.array([e["value_per_customer"] for e in estimates])
-        errors = np.array([[e["value_per_customer"] - e["ci_low"], e["ci_high"] - e["value_per_customer"]] for e in estimates]).T
+        errors = np.array(
+            [[e["value_per_customer"] - e["ci_low"], e["ci_high"] - e["value_per_customer"]] for e in estimates]
+        ).T
         ax.errorbar(values, y, xerr=errors, fmt="o", color="tab:blue", capsize=3)
         ax.set_yticks(y, [f"{e['name']} (avg {e['mean_discount']:.0f} USD)" for e in estimates])
         ax.set_xlabel("expected profit per customer (USD), 95% interval")

@@ -38,7 +38,11 @@ def read_discount_file(
 
 
 def parse_discount_text(
-    text: str, source: str, spec: DiscountFileConfig, config: DiscountsConfig, required: list[str],
+    text: str,
+    source: str,
+    spec: DiscountFileConfig,
+    config: DiscountsConfig,
+    required: list[str],
     optional: list[str] = (),
 ) -> pd.DataFrame:
     """Parse one history file's text; `required` columns must be there, `optional` ones are kept if they are.
@@ -109,7 +113,9 @@ def parse_codes(cells: pd.Series, encoding: EncodingConfig, limit: int) -> tuple
     lookup = {_code_key(category): category for category in encoding.categories}
     keys = text.map(_code_key)
     known = keys.isin(list(lookup))
-    values = pd.Series([lookup.get(key) if ok else None for key, ok in zip(keys, known)], index=cells.index, dtype=object)
+    values = pd.Series(
+        [lookup.get(key) if ok else None for key, ok in zip(keys, known)], index=cells.index, dtype=object
+    )
     bad = ~known & ~empty
     lines = []
     if bad.any():
@@ -142,7 +148,9 @@ def describe_cells(text: pd.Series, bad: pd.Series, limit: int) -> str:
     return f"{int(bad.sum())} row(s); values {', '.join(parts)} [rows count data rows from 1; file line = row + 1]"
 
 
-def check_profit_identity(frame: pd.DataFrame, source: str, config: DiscountsConfig, margin: float, tolerance: float) -> None:
+def check_profit_identity(
+    frame: pd.DataFrame, source: str, config: DiscountsConfig, margin: float, tolerance: float
+) -> None:
     """Profit must equal margin x sales - discount; rows that break it are named (exported wrongly)."""
     profit, sales, discount = (frame[c] for c in (config.outcome, config.sales, config.treatment))
     gap = (profit - (margin * sales - discount)).abs()

@@ -72,12 +72,21 @@ def uniform_plan(value: np.ndarray, levels: tuple[float, ...], budget: float | N
 
 
 def rule_plan(
-    name: str, score: np.ndarray, descending: bool, share: float, level: float,
-    levels: tuple[float, ...], value: np.ndarray, budget: float | None, tie_key: np.ndarray,
+    name: str,
+    score: np.ndarray,
+    descending: bool,
+    share: float,
+    level: float,
+    levels: tuple[float, ...],
+    value: np.ndarray,
+    budget: float | None,
+    tie_key: np.ndarray,
 ) -> LevelPlan:
     """The marketer's rule: the first `share` of customers by `score` get `level`, within the budget."""
     if level not in levels:
-        raise ConfigError(f"discounts.evaluation.rule.level {level:g} is not one of discounts.policy.levels {list(levels)}")
+        raise ConfigError(
+            f"discounts.evaluation.rule.level {level:g} is not one of discounts.policy.levels {list(levels)}"
+        )
     n = len(score)
     count = int(round(share * n))
     if budget is not None and level > 0:
@@ -90,7 +99,9 @@ def rule_plan(
     return LevelPlan(name, plan, float(value[rows, plan].mean()), {"level": level, "customers": count})
 
 
-def randomized_design(discount: np.ndarray, levels: tuple[float, ...], min_arm_rows: int, max_arms: int, source: str) -> np.ndarray:
+def randomized_design(
+    discount: np.ndarray, levels: tuple[float, ...], min_arm_rows: int, max_arms: int, source: str
+) -> np.ndarray:
     """Design probability of each grid level in the randomized file (its empirical frequency).
 
     Refuses a design that is not a small set of discrete levels, and levels drawn too rarely.
@@ -114,8 +125,13 @@ def randomized_design(discount: np.ndarray, levels: tuple[float, ...], min_arm_r
 
 
 def cross_fitted_profit(
-    X: pd.DataFrame, discount: np.ndarray, profit: np.ndarray, levels: tuple[float, ...],
-    config: NuisanceConfig, folds: int, seed: int,
+    X: pd.DataFrame,
+    discount: np.ndarray,
+    profit: np.ndarray,
+    levels: tuple[float, ...],
+    config: NuisanceConfig,
+    folds: int,
+    seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """mu(x, d) out of fold: (n, L) at every grid level and (n,) at each row's own discount."""
     from sklearn.model_selection import KFold
@@ -133,8 +149,13 @@ def cross_fitted_profit(
 
 
 def policy_scores(
-    plan: LevelPlan, levels: tuple[float, ...], discount: np.ndarray, profit: np.ndarray,
-    mu_levels: np.ndarray, mu_observed: np.ndarray, propensity: np.ndarray,
+    plan: LevelPlan,
+    levels: tuple[float, ...],
+    discount: np.ndarray,
+    profit: np.ndarray,
+    mu_levels: np.ndarray,
+    mu_observed: np.ndarray,
+    propensity: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-row doubly robust and IPS scores of a level policy, and which rows got its level at random."""
     rows = np.arange(len(profit))
@@ -150,17 +171,30 @@ def mean_interval(scores: np.ndarray, level: float) -> dict:
     n = len(scores)
     estimate, se = float(scores.mean()), float(scores.std(ddof=1) / np.sqrt(n))
     z, one_sided = float(stats.norm.ppf(0.5 + level / 2)), float(stats.norm.ppf(level))
-    return {"estimate": estimate, "ci_low": estimate - z * se, "ci_high": estimate + z * se,
-            "lower_bound": estimate - one_sided * se, "standard_error": se}
+    return {
+        "estimate": estimate,
+        "ci_low": estimate - z * se,
+        "ci_high": estimate + z * se,
+        "lower_bound": estimate - one_sided * se,
+        "standard_error": se,
+    }
 
 
 def compare_policies(
-    plans: list[LevelPlan], levels: tuple[float, ...], discount: np.ndarray, profit: np.ndarray,
-    mu_levels: np.ndarray, mu_observed: np.ndarray, propensity: np.ndarray, level: float = 0.95,
+    plans: list[LevelPlan],
+    levels: tuple[float, ...],
+    discount: np.ndarray,
+    profit: np.ndarray,
+    mu_levels: np.ndarray,
+    mu_observed: np.ndarray,
+    propensity: np.ndarray,
+    level: float = 0.95,
 ) -> list[dict]:
     """Each policy's profit per customer on the randomized rows (doubly robust, IPS alongside), and its
     paired difference to the first policy named "no discount" (same rows: a much tighter interval)."""
-    scored = [(plan, *policy_scores(plan, levels, discount, profit, mu_levels, mu_observed, propensity)) for plan in plans]
+    scored = [
+        (plan, *policy_scores(plan, levels, discount, profit, mu_levels, mu_observed, propensity)) for plan in plans
+    ]
     reference = next((dr for plan, dr, _, _ in scored if plan.name == "no discount"), None)
     estimates = []
     for plan, dr, ips, match in scored:

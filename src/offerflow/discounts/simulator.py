@@ -36,7 +36,9 @@ class SlopeModel:
     def slopes(self, frame: pd.DataFrame) -> np.ndarray:
         state = frame["cust_state"].map(STATE_SLOPE).to_numpy(dtype=float)
         gender = (frame["gender"] == 1).to_numpy(dtype=float)
-        return self.base + self.age_per_year * (frame["age"].to_numpy(dtype=float) - 31.0) + self.gender_1 * gender + state
+        return (
+            self.base + self.age_per_year * (frame["age"].to_numpy(dtype=float) - 31.0) + self.gender_1 * gender + state
+        )
 
     def profit_change(self, frame: pd.DataFrame, levels: np.ndarray) -> np.ndarray:
         """(n, L) true expected profit change from no discount to each level."""

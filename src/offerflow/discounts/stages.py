@@ -94,7 +94,9 @@ def run_discounts_validate(config: DiscountsConfig, root: Path, suites_dir: Path
         report[name] = {"path": source, "sha256": file_sha256(path), "rows": len(frame), "gx_results": documents}
     randomized = frames["randomized"]
     inputs = [c for c in [*config.features, *config.controls] if c in randomized.columns]
-    check_pre_treatment(encode_features(randomized, inputs, config), randomized[config.treatment], report["randomized"]["path"])
+    check_pre_treatment(
+        encode_features(randomized, inputs, config), randomized[config.treatment], report["randomized"]["path"]
+    )
     report["pre_treatment_checked"] = inputs
     write_parquet(frames["observational"], paths.observational)
     write_parquet(frames["randomized"], paths.randomized)
@@ -148,8 +150,13 @@ def run_discounts_evaluate(config: DiscountsConfig, root: Path) -> dict:
     result = evaluate_rankings(
         Ranking("model", effects["effect"].to_numpy()),
         Ranking(rule.name, randomized[rule.column].to_numpy(float), rule.descending),
-        randomized[config.treatment].to_numpy(), randomized[config.outcome].to_numpy(),
-        evaluation.points, evaluation.min_rows, evaluation.bootstrap, evaluation.seed, config.effect.interval_level,
+        randomized[config.treatment].to_numpy(),
+        randomized[config.outcome].to_numpy(),
+        evaluation.points,
+        evaluation.min_rows,
+        evaluation.bootstrap,
+        evaluation.seed,
+        config.effect.interval_level,
     )
     write_csv(result["elasticity_curve"], paths.elasticity_plot)
     write_csv(result["gain_curve"], paths.gain_plot)
@@ -170,7 +177,9 @@ def _study_figures(config: DiscountsConfig, paths: DiscountPaths, randomized, ef
     figures.plot_profit_vs_discount(panels, paths.scatter_figure)
     average = read_json(paths.train_metrics)["observational_model_on_randomized_customers"]["estimate"]
     figures.plot_effect_distribution(effects["effect"].to_numpy(), average, paths.effects_figure)
-    figures.plot_response_curves(result["elasticity_curve"], result["gain_curve"], config.evaluation.rule.name, paths.curves_figure)
+    figures.plot_response_curves(
+        result["elasticity_curve"], result["gain_curve"], config.evaluation.rule.name, paths.curves_figure
+    )
 
 
 def run_discounts_optimize(config: DiscountsConfig, root: Path) -> dict:
@@ -179,7 +188,9 @@ def run_discounts_optimize(config: DiscountsConfig, root: Path) -> dict:
     randomized, model = pd.read_parquet(paths.randomized), joblib.load(paths.model)
     levels = tuple(settings.levels)
     discount, profit = randomized[config.treatment].to_numpy(float), randomized[config.outcome].to_numpy(float)
-    propensity = policy.randomized_design(discount, levels, settings.min_arm_rows, settings.max_arms, str(config.randomized.path))
+    propensity = policy.randomized_design(
+        discount, levels, settings.min_arm_rows, settings.max_arms, str(config.randomized.path)
+    )
     X, _ = _matrices(randomized, config)
     value, cost = policy.level_value_and_cost(model.profit_change(X, levels, settings.uncertainty_penalty), levels)
     rule = config.evaluation.rule
@@ -188,19 +199,35 @@ def run_discounts_optimize(config: DiscountsConfig, root: Path) -> dict:
         policy.personalized_plan(value, cost, settings.budget, settings.partition_rows),
         policy.nobody_plan(len(randomized)),
         policy.uniform_plan(value, levels, settings.budget),
-        policy.rule_plan(rule.name, randomized[rule.column].to_numpy(float), rule.descending, rule.share, rule.level,
-                         levels, value, settings.budget, tie_key),
+        policy.rule_plan(
+            rule.name,
+            randomized[rule.column].to_numpy(float),
+            rule.descending,
+            rule.share,
+            rule.level,
+            levels,
+            value,
+            settings.budget,
+            tie_key,
+        ),
     ]
     mu_levels, mu_observed = policy.cross_fitted_profit(
         X, discount, profit, levels, settings.outcome_model, settings.folds, settings.seed
     )
-    estimates = policy.compare_policies(plans, levels, discount, profit, mu_levels, mu_observed, propensity, config.effect.interval_level)
+    estimates = policy.compare_policies(
+        plans, levels, discount, profit, mu_levels, mu_observed, propensity, config.effect.interval_level
+    )
     table = policy.plan_table(np.arange(len(randomized)), plans[0], levels, value)
     for plan in plans[1:]:
         table[f"level_{policy.slug(plan.name)}"] = np.asarray(levels, float)[plan.level_index]
     write_parquet(table, paths.plan)
-    metrics = {"estimates": estimates, "personalized": plans[0].detail, "levels": list(levels), "budget": settings.budget,
-               "design_probability": dict(zip(map(str, levels), propensity.round(6).tolist()))}
+    metrics = {
+        "estimates": estimates,
+        "personalized": plans[0].detail,
+        "levels": list(levels),
+        "budget": settings.budget,
+        "design_probability": dict(zip(map(str, levels), propensity.round(6).tolist())),
+    }
     if config.evaluation.figures:
         figures.plot_policy_values(estimates, paths.policy_figure)
     write_json(plain(_rounded(metrics)), paths.policy_metrics)

@@ -43,7 +43,9 @@ def load_discount_suite(path: Path, variables: dict[str, Any]) -> list[Expectati
     try:
         document = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{path}: expectation suite not found (discounts.<file>.suites in validate.suites_dir)") from None
+        raise ConfigError(
+            f"{path}: expectation suite not found (discounts.<file>.suites in validate.suites_dir)"
+        ) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: expectation suite is not valid JSON: {exc}") from None
     templates = document.get("expectations") if isinstance(document, dict) else None
@@ -91,7 +93,9 @@ def describe_with_rows(failure: ValidationFailure, frame: pd.DataFrame) -> str:
     return f"{text}; rows {numbers}" if numbers else text
 
 
-def treatment_dependent_columns(model_columns: pd.DataFrame, discount: pd.Series, alpha: float = 0.001) -> dict[str, dict]:
+def treatment_dependent_columns(
+    model_columns: pd.DataFrame, discount: pd.Series, alpha: float = 0.001
+) -> dict[str, dict]:
     """Columns of a randomized file that move with its random discount: measured after the discount.
 
     In a randomized test nothing known before the discount can depend on it. Two tests per column, so
