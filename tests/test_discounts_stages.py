@@ -98,8 +98,11 @@ def test_evaluation_curves_tables_and_figures(run):
 def test_optimize_writes_a_plan_and_honest_estimates(run):
     root, config, results = run
     plan = pd.read_parquet(stages.DiscountPaths(root).plan)
-    assert len(plan) == 5000 and plan["customer_row"].tolist() == list(range(5000))
+    assert len(plan) == 5000 and plan["customer_id"].tolist() == list(range(5000))
     assert set(plan["discount"]) <= set(config.policy.levels)
+    assert (plan["offer"] == "discount_" + plan["discount"].map("{:g}".format)).all()
+    assert (plan["expected_cost"] == plan["discount"]).all()
+    assert {"level_no_discount", "level_younger_first"} <= set(plan.columns)
     estimates = {entry["name"]: entry for entry in results["optimize"]["estimates"]}
     assert set(estimates) >= {"personalized", "no discount", "younger first"}
     for entry in estimates.values():

@@ -225,13 +225,23 @@ def slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")
 
 
-def plan_table(customer_row: np.ndarray, plan: LevelPlan, levels: tuple[float, ...], value: np.ndarray) -> pd.DataFrame:
-    """customer row -> discount level and the model's expected profit change there (for publishing)."""
+def offer_name(level: float) -> str:
+    """The level as an offer name for the publish layer: 110.0 -> "discount_110"."""
+    return f"discount_{level:g}"
+
+
+def plan_table(customer_id: np.ndarray, plan: LevelPlan, levels: tuple[float, ...], value: np.ndarray) -> pd.DataFrame:
+    """One row per customer in the publish layer's customer-plan shape (customer_id, offer, expected_cost),
+    plus the level in USD and the model's expected profit change there. The example files have no id
+    column: customer_id is the customer's row in the file (from 0)."""
     rows = np.arange(len(plan.level_index))
+    chosen = np.asarray(levels, float)[plan.level_index]
     return pd.DataFrame(
         {
-            "customer_row": customer_row,
-            "discount": np.asarray(levels, float)[plan.level_index],
+            "customer_id": customer_id,
+            "offer": [offer_name(level) for level in chosen],
+            "discount": chosen,
+            "expected_cost": chosen,  # a discount is paid for sure, not only on conversion
             "expected_profit_change": value[rows, plan.level_index],
         }
     )

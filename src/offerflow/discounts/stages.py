@@ -137,7 +137,7 @@ def run_discounts_train(config: DiscountsConfig, root: Path) -> dict:
         "knots": list(config.effect.knots),
     }
     write_with(paths.model, lambda tmp: joblib.dump(model, tmp))
-    write_parquet(effects.reset_index(names="customer_row"), paths.effects)
+    write_parquet(effects.reset_index(names="customer_id"), paths.effects)
     write_json(plain(metrics), paths.train_metrics)
     return metrics
 
