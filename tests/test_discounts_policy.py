@@ -11,7 +11,7 @@ from offerflow.discounts.effects import fit_discount_effects
 from offerflow.discounts.ingest import encode_features
 from offerflow.discounts.simulator import SIM_STATES, SlopeModel, simulate_discounts
 from offerflow.errors import ConfigError, InputDataError
-from offerflow.optimize.customer_allocation import solve_with_highs
+from reference.highs_models import solve_with_highs
 
 SEED = 77
 LEVELS = tuple(float(level) for level in range(0, 101, 10))

@@ -33,7 +33,7 @@ from pydantic import Field
 
 from offerflow.config import HeuristicConfig, _Section
 from offerflow.errors import InfeasiblePlanError, InputDataError
-from offerflow.simulate import ordered_score
+from offerflow.simulation import ordered_score
 
 ROLES = ("candidate", "baseline", "incumbent")
 
