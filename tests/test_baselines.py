@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from offerflow.config import HeuristicConfig
+from offerflow.config import BaselinesConfig, HeuristicConfig
 from offerflow.errors import InfeasiblePlanError, InputDataError
 from offerflow.evaluation.baselines import (
-    BaselinesConfig,
     Heuristic,
     SpendTarget,
     best_average_offer,

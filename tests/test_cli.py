@@ -25,17 +25,17 @@ def test_run_publishes_one_offer_per_customer_within_budget(project):
     assert result.returncode == 0, result.stderr
     assert "expected incremental conversions" in result.stdout
     assert "recommended budget (frontier)" in result.stdout
-    metrics = json.loads((project / "reports/optimize_metrics.json").read_text())
-    assert metrics["expected_cost"] <= 10_000 + 1e-6
-    assert metrics["objective"] > 0
+    assert "publish gate: candidate beats the best baseline" in result.stdout  # the example's plan earns its place
+    allocation = json.loads((project / "reports/allocate_metrics.json").read_text())
+    assert allocation["expected_cost"] <= 10_000 + 1e-6 and allocation["objective"] > 0
+    published = json.loads((project / "reports/publish_metrics.json").read_text())
+    assert published["source"] == "customer_plan" and published["assigned_expected_cost"] <= 10_000 + 1e-6
     assignments = pd.read_csv(project / "data/published/assignments.csv")
     customers = pd.read_csv(project / "data/external/customers.csv")
     assert sorted(assignments["customer_id"]) == sorted(customers["customer_id"])
     assert set(assignments["offer"]) <= {"dm1", "dm2", "dm3"}
-    # every offer reaches at least ~10% of every segment (min_share, up to rounding of one customer)
-    counts = assignments.groupby(["segment_id", "offer"]).size().unstack(fill_value=0)
-    sizes = counts.sum(axis=1)
-    assert (counts.ge(sizes.mul(0.1).apply(lambda n: int(n)), axis=0)).all().all()
+    assert published["offer_counts"] == assignments["offer"].value_counts().to_dict()
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 20  # quiet: offerflow's lines only
 
 
 def test_bad_params_exit_2_and_name_the_key(project):

@@ -109,7 +109,7 @@ def test_example_repro_then_nothing_then_only_what_a_change_affects_and_experime
     published = sqlite_current(project)
 
     set_params(project, optimize__budget=8000)
-    assert ran_stages(dvc(project, "repro").stdout) == {"optimize", "allocate", "publish"}
+    assert ran_stages(dvc(project, "repro").stdout) == {"optimize", "allocate", "evaluate", "publish"}
     git(project, "add", "-A")
     git(project, "commit", "-qm", "budget 8000")
 
@@ -122,7 +122,7 @@ def test_example_repro_then_nothing_then_only_what_a_change_affects_and_experime
     git(project, "commit", "-qm", "code note")
 
     before = sqlite_current(project)
-    assert before != published  # the budget change was published by dvc repro
+    assert before != published  # the budget change was published by dvc repro (the richer incumbent does not compete)
     for budget in (9000, 12000):  # a budget sweep as experiments
         dvc(project, "exp", "run", "-S", f"optimize.budget={budget}")
     assert sqlite_current(project) == before  # no experiment reached the database

@@ -123,13 +123,13 @@ def test_rerun_after_a_failure_resumes_at_the_failed_stage(project, monkeypatch)
 
     resumed = CountingRunners(monkeypatch)
     offer_allocation(params_file=str(project / "params.yaml"))
-    assert resumed.calls == {"optimize": 1, "allocate": 1, "publish": 1}
+    assert resumed.calls == {"optimize": 1, "allocate": 1, "evaluate": 1, "publish": 1}
 
     # only the budget changes: only the stages that read it recompute
     set_params(project, optimize__budget=8000)
     budget_only = CountingRunners(monkeypatch)
     summary = offer_allocation(params_file=str(project / "params.yaml"))
-    assert budget_only.calls == {"optimize": 1, "allocate": 1, "publish": 1}
+    assert budget_only.calls == {"optimize": 1, "allocate": 1, "evaluate": 1, "publish": 1}
     assert summary["budget"] == 8000
 
 

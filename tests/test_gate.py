@@ -10,7 +10,8 @@ import pytest
 
 from offerflow.errors import GateRefusedError, exit_code_of
 from offerflow.evaluation.baselines import Heuristic, NamedPolicy, build_baselines, target_of
-from offerflow.evaluation.gate import GateConfig, PolicyEvaluation, decide_publication, evaluate_policies, plot_policy_values, policy_frame, policy_table
+from offerflow.config import GateConfig
+from offerflow.evaluation.gate import PolicyEvaluation, decide_publication, evaluate_policies, plot_policy_values, policy_frame, policy_table
 from offerflow.evaluation.off_policy import CampaignLog, PolicyEstimate, Reward, constant_policy_values
 
 SEED = 20261124

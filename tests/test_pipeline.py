@@ -69,18 +69,18 @@ def ran_copy(ran_project, tmp_path) -> Path:
 
 def test_publish_refuses_a_plan_made_under_other_params(ran_copy):
     params = load_params(ran_copy / "params.yaml", overrides={"optimize.budget": 12_000})
-    run_stage("optimize", params)  # as `offerflow optimize --set optimize.budget=12000`
+    run_stage("allocate", params)  # as `offerflow allocate --set optimize.budget=12000`
     with pytest.raises(StaleInputError, match=r"optimize\.budget: 12000\.0 then, 10000\.0 now"):
         run_stage("publish", load_params(ran_copy / "params.yaml"))
-    record = json.loads((ran_copy / "reports/lineage/optimize.json").read_text())
+    record = json.loads((ran_copy / "reports/lineage/allocate.json").read_text())
     assert record["params"]["optimize"]["budget"] == 12_000
 
 
 def test_a_changed_input_or_output_makes_downstream_refuse(ran_copy):
     params = load_params(ran_copy / "params.yaml")
-    plan = ran_copy / "data/processed/segment_plan.csv"
-    plan.write_text(plan.read_text().replace("0.1,", "0.1000001,", 1))
-    with pytest.raises(StaleInputError, match="segment_plan.csv changed since optimize ran"):
+    plan = ran_copy / "reports/policy_evaluation.json"
+    plan.write_text(plan.read_text().replace('"candidate_published": true', '"candidate_published": false'))
+    with pytest.raises(StaleInputError, match="policy_evaluation.json changed since evaluate ran"):
         run_stage("publish", params)
     customers = ran_copy / "data/external/customers.csv"
     customers.write_text(customers.read_text() + "99999,age20~34,freq2\n")
@@ -104,5 +104,5 @@ def test_stamps_record_params_inputs_and_outputs(ran_project):
     stamp = json.loads((ran_project / "reports/lineage/publish.json").read_text())
     assert stamp["stage"] == "publish"
     assert stamp["params"]["optimize"]["budget"] == 10_000
-    assert "data/processed/segment_plan.csv" in stamp["inputs"]
+    assert "data/processed/customer_plan.parquet" in stamp["inputs"]
     assert set(stamp["outputs"]) == {"data/published/assignments.csv", "reports/publish_metrics.json"}

@@ -114,7 +114,8 @@ def test_probabilities_stage_writes_metrics_and_rejects_unknown_monotone_arms(pr
     assert metrics["vs_truth"]["weighted_mae"] < 0.03
     assert metrics["vs_truth"]["ci_coverage"] >= 0.85
     table = pd.read_csv(layout.segment_probabilities)
-    assert (table["n_obs_dm1"] + table["n_obs_dm2"] + table["n_obs_dm3"]).sum() == 20_000
+    trained_on = json.loads(layout.train_metrics.read_text())["rows"]
+    assert (table["n_obs_dm1"] + table["n_obs_dm2"] + table["n_obs_dm3"]).sum() == trained_on  # held-out rows excluded
     set_params(project, probabilities__monotone_arms=["dm1", "dm4"])
     with pytest.raises(ConfigError, match="probabilities.monotone_arms"):
         run_probabilities(load_params(project / "params.yaml"))

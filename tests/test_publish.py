@@ -211,10 +211,12 @@ def test_input_hashes_are_recorded_as_dvc_records_them(project):
     with open_store(params) as store:
         record = store.run(run_id)
     hashes = record["input_hashes"]
-    assert set(hashes) == {"customers", "history", "true_probabilities", "probability_table", "segment_plan"}
+    assert set(hashes) == {"customers", "history", "true_probabilities", "probability_table", "segment_plan",
+                           "policy_evaluation", "gate_plan"}
     assert hashes["history"] is None and hashes["probability_table"] is None  # not produced in this project
+    assert hashes["gate_plan"] is None  # the gate's fallback plan: not written here
     for role, relative in [("customers", "data/external/customers.csv"), ("true_probabilities", "data/external/visit_probability.csv"),
-                           ("segment_plan", "data/processed/segment_plan.csv")]:
+                           ("segment_plan", "data/processed/segment_plan.csv"), ("policy_evaluation", "reports/policy_evaluation.json")]:
         path = params.root / relative
         assert hashes[role] == {"path": relative, "md5": dvc_file_md5(str(path)), "size": path.stat().st_size}
     assert hashes["customers"]["md5"] == file_md5(REPO / "data/external/customers.csv")

@@ -13,6 +13,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
@@ -45,10 +46,20 @@ def exact_hamilton(total: int, shares: list[float]) -> list[int]:
 def make_project(root: Path, **overrides) -> Params:
     """A throwaway project: params.yaml and the example inputs copied into `root`."""
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    tree = yaml.safe_load((REPO / "params.yaml").read_text())
+    tree["publish"]["source"] = "segment_plan"  # these tests publish hand-written segment plans unless they say so
+    (root / "params.yaml").write_text(yaml.safe_dump(tree, sort_keys=False))
     shutil.copytree(REPO / "data" / "external", root / "data" / "external", dirs_exist_ok=True)
     (root / "expectations").mkdir(exist_ok=True)
-    return load_params(root / "params.yaml", overrides=overrides or None)
+    params = load_params(root / "params.yaml", overrides=overrides or None)
+    write_gate_verdict(params, candidate_published=True)
+    return params
+
+
+def write_gate_verdict(params: Params, candidate_published: bool, published: str = "candidate") -> None:
+    """The evaluate stage's verdict that publish reads (these tests exercise publishing, not the gate)."""
+    write_json({"candidate_published": candidate_published, "published": published, "reason": "set by the test",
+                "incumbent_run_id": None}, params.root / "reports/policy_evaluation.json")
 
 
 def write_plan(params: Params, layout: Catalog) -> pd.DataFrame:

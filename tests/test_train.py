@@ -100,7 +100,8 @@ def test_train_and_probabilities_stages_are_deterministic_and_report_all_candida
                        check=True, env=env, cwd=project, capture_output=True)
     assert [file_sha256(path) for path in stage_outputs(layout)] == first
     metrics = json.loads(layout.train_metrics.read_text())
-    assert metrics["rows"] == 20_000
+    assert metrics["rows"] + metrics["held_out_rows"] == 12 * 5000  # 12 campaigns; held-out customers never trained on
+    assert 0.25 < metrics["held_out_rows"] / (12 * 5000) < 0.35
     assert metrics["mae_vs_truth"] < 0.03
     selection = metrics["selection"]
     assert set(selection["scores"]) == {"t_learner/logistic", "t_learner/lightgbm"}

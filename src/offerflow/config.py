@@ -296,6 +296,44 @@ class OptimizeConfig(_Section):
         return self
 
 
+class HoldoutConfig(_Section):
+    """Customers whose history no learner, model selection or calibration ever sees: the policy evaluation's data."""
+
+    fraction: float = Field(0.3, gt=0, lt=1)
+    seed: int = Field(17, ge=0)
+
+
+class BaselinesConfig(_Section):
+    """How the baselines are sized and which heuristics a marketer would use (params.yaml: evaluate.baselines)."""
+
+    match: Literal["spend", "contacts"] = "spend"
+    heuristics: tuple[HeuristicConfig, ...] = (HeuristicConfig(),)
+    seed: int = Field(13, ge=0)  # tie-breaking shuffle of the heuristics
+
+
+class GateConfig(_Section):
+    """Publish gate settings (params.yaml: evaluate.gate)."""
+
+    estimator: Literal["dr", "ips", "snips"] = "dr"
+    method: Literal["bernstein", "bootstrap", "normal"] = "bernstein"
+    margin: float = 0.0  # value per customer the candidate must beat the best competitor by (lower bound)
+    fallback: Literal["best_baseline", "nothing"] = "best_baseline"
+    level: float = Field(0.95, ge=0.5, lt=1)  # two-sided intervals
+    confidence: float = Field(0.975, ge=0.5, lt=1)  # one-sided lower bounds
+    bootstrap_samples: int = Field(1000, ge=0)
+    seed: int = Field(0, ge=0)
+    unit: str = "conversions"  # what one unit of the value reward is
+
+
+class EvaluateConfig(_Section):
+    """Off-policy evaluation of the plan on held-out history, simple baselines at the same spend, the publish gate."""
+
+    holdout: HoldoutConfig = HoldoutConfig()
+    baselines: BaselinesConfig = BaselinesConfig()
+    gate: GateConfig = GateConfig()
+    figures: bool = True  # reports/figures/policy_evaluation.png
+
+
 SQL_IDENTIFIER = r"^[a-z_][a-z0-9_]*$"  # lower case: PostgreSQL folds unquoted names, so users can type them
 ENV_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # Keys that would put a credential into params.yaml (which is committed to git): refused with a pointer.
@@ -365,6 +403,7 @@ class Params(_Section):
     probabilities: ProbabilitiesConfig = ProbabilitiesConfig()
     optimize: OptimizeConfig = OptimizeConfig()
     allocate: AllocateConfig = AllocateConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
     publish: PublishConfig = PublishConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
     root: Path = Field(Path("."), exclude=True)
@@ -400,7 +439,7 @@ class Params(_Section):
 
 
 REQUIRED_SECTIONS = ("data", "arms", "simulate", "validate", "train", "probabilities", "optimize", "allocate",
-                     "publish", "orchestration")
+                     "evaluate", "publish", "orchestration")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -52,6 +52,8 @@ def stage_entry(stage: Stage, params: Params, catalog: Catalog) -> dict:
         path = catalog.dvc_path(out.name)
         if out.kind == "metric":
             groups["metrics"].append(_output_entry(path, cache=False))
+        elif out.kind == "report":
+            groups["outs"].append(_output_entry(path, cache=False))
         elif out.kind == "plot":
             groups["plots"].append(_output_entry(path, cache=False, extra=out.plot))
         else:

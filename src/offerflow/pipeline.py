@@ -26,7 +26,8 @@ def always(_: Params) -> bool:
 
 @dataclass(frozen=True)
 class Output:
-    """One file a stage writes. kind: out (data, DVC-cached), metric, plot (CSV for `dvc plots`), figure (PNG)."""
+    """One file a stage writes. kind: out (data, DVC-cached), metric (headline numbers), report (details, in git),
+    plot (CSV for `dvc plots`), figure (PNG)."""
 
     name: str
     kind: str = "out"
@@ -73,7 +74,7 @@ class Stage:
         return (*CORE_CODE, f"stages/{self.name}.py", *self.code, *self.extra_code(params))
 
 
-PHASES = ("prepare data", "learn responses", "decide offers", "publish")
+PHASES = ("prepare data", "learn responses", "decide offers", "check against simple rules", "publish")
 CORE_CODE = ("config.py", "catalog.py", "schema.py", "errors.py", "io.py", "provenance.py", "stages/inputs.py")
 
 
@@ -147,7 +148,7 @@ STAGES: tuple[Stage, ...] = (
         does="learn response models",
         help="compare uplift learners out of fold (causalml) and fit the best on the history",
         runner=stages.run_train,
-        params=("data", "arms", "train"),
+        params=("data", "arms", "train", "evaluate.holdout"),
         extra_params=lambda p: ("simulate", "probabilities") if p.train.decision_quality.enabled else (),
         extra_code=lambda p: ("optimize", "evaluation") if p.train.decision_quality.enabled else (),
         inputs=(Input("customers"), Input("history"), VALIDATED, Input("true_probabilities", lambda p: p.train.decision_quality.enabled)),
@@ -205,6 +206,33 @@ STAGES: tuple[Stage, ...] = (
         code=("optimize", "distributed.py", "evaluation"),
     ),
     Stage(
+        name="evaluate",
+        phase="check against simple rules",
+        does="check the plan against simple rules",
+        help="value the plan, simple baselines at the same spend and the incumbent on held-out history; the gate",
+        runner=stages.run_evaluate,
+        params=("data", "arms", "evaluate", "train.propensity", "optimize.objective", "optimize.value_per_conversion",
+                "publish"),
+        inputs=(
+            Input("customers"),
+            Input("history"),
+            Input("true_probabilities", has_truth),
+            Input("customer_probabilities"),
+            Input("model"),
+            Input("segment_plan", publishes_segment_plan),
+            Input("customer_plan", publishes_customer_plan),
+            VALIDATED,
+        ),
+        outputs=(
+            Output("gate_plan"),
+            Output("policy_evaluation", "metric"),
+            Output("policy_evaluation_details", "report"),
+            Output("policy_evaluation_plot", "plot", plot={"x": "policy", "y": "incremental_value"}),
+            Output("policy_evaluation_figure", "figure", lambda p: p.evaluate.figures),
+        ),
+        code=("evaluation", "segments.py", "uplift/model.py", "publish"),
+    ),
+    Stage(
         name="publish",
         phase="publish",
         does="publish the plan",
@@ -223,6 +251,8 @@ STAGES: tuple[Stage, ...] = (
             Input("customer_plan", publishes_customer_plan),
             Input("allocate_metrics", publishes_customer_plan),
             Input("customer_probabilities", publishes_customer_plan),
+            Input("policy_evaluation"),
+            Input("gate_plan"),
             VALIDATED,
         ),
         outputs=(Output("assignments"), Output("publish_metrics", "metric")),

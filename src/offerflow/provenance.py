@@ -123,19 +123,23 @@ def stamp_problems(stage: "Stage", params: "Params", catalog: "Catalog") -> list
 
 
 def check_upstream(stage: "Stage", params: "Params", catalog: "Catalog", stages: list["Stage"]) -> None:
-    """Refuse to run `stage` unless every stage it depends on (transitively) is current."""
+    """Refuse to run `stage` unless every stage it depends on (transitively) is current.
+
+    The most upstream stale stage is named, since rerunning from there refreshes everything after it.
+    """
     producers = {out.name: other for other in stages for out in other.outputs_for(params)}
-    seen: set[str] = set()
+    needed: set[str] = set()
     pending = [name for name in stage.inputs_for(params) if name in producers]
     while pending:
         producer = producers[pending.pop()]
-        if producer.name in seen:
-            continue
-        seen.add(producer.name)
-        problems = stamp_problems(producer, params, catalog)
-        if problems:
-            raise StaleInputError(_stale_message(stage, producer, problems, catalog))
-        pending += [name for name in producer.inputs_for(params) if name in producers]
+        if producer.name not in needed:
+            needed.add(producer.name)
+            pending += [name for name in producer.inputs_for(params) if name in producers]
+    for producer in stages:  # pipeline order: upstream first
+        if producer.name in needed:
+            problems = stamp_problems(producer, params, catalog)
+            if problems:
+                raise StaleInputError(_stale_message(stage, producer, problems, catalog))
 
 
 def _stale_message(stage: "Stage", producer: "Stage", problems: list[str], catalog: "Catalog") -> str:

@@ -1,4 +1,4 @@
-"""The few numbers a marketer wants after a run, read back from the stage outputs (CLI and Prefect)."""
+"""The few lines a marketer reads after a run: the budget, the plan, the gate's verdict, what was published."""
 
 from __future__ import annotations
 
@@ -9,37 +9,68 @@ from offerflow.config import Params
 from offerflow.io import read_json
 
 
+def _read(catalog: Catalog, name: str) -> dict:
+    path = catalog.path(name)
+    return read_json(path) if path.is_file() else {}
+
+
 def pipeline_summary(params: Params) -> dict:
     catalog = Catalog(params)
-    optimize_path = catalog.path("optimize_metrics")
-    optimize = read_json(optimize_path) if optimize_path.is_file() else {}
-    publish_path = catalog.path("publish_metrics")
-    publish = read_json(publish_path) if publish_path.is_file() else {}
+    optimize, publish, gate = _read(catalog, "optimize_metrics"), _read(catalog, "publish_metrics"), _read(catalog, "policy_evaluation")
+    plan = optimize if params.publish.source == "segment_plan" else _read(catalog, "allocate_metrics")
     return {
-        "budget": optimize.get("budget", params.optimize.budget),
-        "expected_incremental_conversions": optimize.get("expected_incremental_conversions", optimize.get("objective")),
-        "expected_coupon_cost": optimize.get("expected_cost"),
-        "cost_per_incremental_conversion": optimize.get("cost_per_incremental_conversion"),
+        "budget": params.optimize.budget,
+        "plan_source": params.publish.source,
+        "expected_incremental_conversions": plan.get("expected_incremental_conversions", plan.get("objective")),
+        "expected_coupon_cost": plan.get("expected_cost"),
+        "cost_per_incremental_conversion": _per(plan.get("expected_cost"), plan.get("expected_incremental_conversions")),
         "recommended_budget": optimize.get("recommended_budget"),
+        "gate": gate.get("reason"),
+        "gate_passed": gate.get("candidate_published"),
+        "published_source": publish.get("source"),
+        "published_offer_counts": publish.get("offer_counts"),
+        "published_expected_cost": publish.get("assigned_expected_cost"),
+        "published_incremental_conversions": publish.get("expected_incremental_conversions"),
         "run_id": publish.get("run_id"),
         "published_to": [catalog.relative("assignments"), publish.get("target")],
     }
+
+
+def _per(cost: float | None, conversions: float | None) -> float | None:
+    return None if cost is None or not conversions else cost / conversions
 
 
 def _money(value: Any) -> str:
     return "n/a" if value is None else f"{value:,.2f} USD"
 
 
+def _number(value: Any) -> str:
+    return "n/a" if value is None else f"{value:,.2f}"
+
+
 def summary_lines(summary: dict) -> list[str]:
-    conversions = summary["expected_incremental_conversions"]
+    plan = "segment LP" if summary.get("plan_source") == "segment_plan" else "customer-level allocation"
     lines = [
         "offerflow summary",
         f"  budget:                           {_money(summary['budget'])}",
-        f"  expected incremental conversions: {conversions:,.2f}" if conversions is not None else "  expected incremental conversions: n/a",
-        f"  expected coupon cost:             {_money(summary['expected_coupon_cost'])}",
-        f"  cost per incremental conversion:  {_money(summary['cost_per_incremental_conversion'])}",
+        f"  plan ({plan}):",
+        f"    expected incremental conversions: {_number(summary['expected_incremental_conversions'])}",
+        f"    expected coupon cost:             {_money(summary['expected_coupon_cost'])}",
+        f"    cost per incremental conversion:  {_money(summary['cost_per_incremental_conversion'])}",
     ]
     if summary.get("recommended_budget") is not None:
         lines.append(f"  recommended budget (frontier):    {_money(summary['recommended_budget'])}")
-    lines.append(f"  published run {summary['run_id']} to: {', '.join(str(x) for x in summary['published_to'] if x)}")
+    if summary.get("gate"):
+        lines.append(f"  publish gate: {summary['gate']}")
+    counts = summary.get("published_offer_counts") or {}
+    if summary.get("run_id"):
+        offers = ", ".join(f"{n:,} x {offer}" for offer, n in counts.items())
+        lines += [
+            f"  published ({summary.get('published_source')}): {offers}",
+            f"    expected incremental conversions: {_number(summary.get('published_incremental_conversions'))}",
+            f"    expected coupon cost:             {_money(summary.get('published_expected_cost'))}",
+            f"  published run {summary['run_id']} to: {', '.join(str(x) for x in summary['published_to'] if x)}",
+        ]
+    else:
+        lines.append("  nothing was published")
     return lines

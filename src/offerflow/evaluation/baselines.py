@@ -31,19 +31,11 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from offerflow.config import HeuristicConfig, _Section
+from offerflow.config import BaselinesConfig, HeuristicConfig
 from offerflow.errors import InfeasiblePlanError, InputDataError
 from offerflow.simulation import ordered_score
 
-ROLES = ("candidate", "baseline", "incumbent")
-
-
-class BaselinesConfig(_Section):
-    """How the baselines are sized and which heuristics a marketer would use (params.yaml: evaluate.baselines)."""
-
-    match: Literal["spend", "contacts"] = "spend"
-    heuristics: tuple[HeuristicConfig, ...] = (HeuristicConfig(),)
-    seed: int = Field(13, ge=0)  # tie-breaking shuffle of the heuristics
+ROLES = ("candidate", "baseline", "incumbent", "reference")  # reference: shown, never competes
 
 
 @dataclass(frozen=True)

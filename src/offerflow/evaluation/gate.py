@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from offerflow.config import _Section
+from offerflow.config import GateConfig
 from offerflow.errors import GateRefusedError
 from offerflow.evaluation.baselines import NamedPolicy, expected_spend, treated_count
 from offerflow.evaluation.off_policy import BoundSettings, CampaignLog, PolicyEstimate, Reward, estimate_contrasts
@@ -34,21 +34,12 @@ CANDIDATE_COLOR = "#d95f02"
 OTHER_COLOR = "#4a6d8c"
 
 
-class GateConfig(_Section):
-    """Publish gate settings (params.yaml: evaluate.gate)."""
+COMPETITOR_ROLES = ("baseline", "incumbent")
 
-    estimator: Literal["dr", "ips", "snips"] = "dr"
-    method: Literal["bernstein", "bootstrap", "normal"] = "bernstein"
-    margin: float = 0.0  # value per customer the candidate must beat the best competitor by (lower bound)
-    fallback: Literal["best_baseline", "nothing"] = "best_baseline"
-    level: float = Field(0.95, ge=0.5, lt=1)  # two-sided intervals
-    confidence: float = Field(0.975, ge=0.5, lt=1)  # one-sided lower bounds
-    bootstrap_samples: int = Field(1000, ge=0)
-    seed: int = Field(0, ge=0)
-    unit: str = "conversions"  # what one unit of the value reward is
 
-    def settings(self) -> BoundSettings:
-        return BoundSettings(self.level, self.confidence, self.bootstrap_samples, self.seed)
+def bound_settings(config: GateConfig) -> BoundSettings:
+    """The interval and bound settings of the gate's estimates."""
+    return BoundSettings(config.level, config.confidence, config.bootstrap_samples, config.seed)
 
 
 @dataclass(frozen=True)
@@ -91,8 +82,8 @@ def evaluate_policies(
     if reference_policy is not None:
         differences.update({f"over:{p.name}": (p.matrix, reference_policy.matrix) for p in policies if p is not reference_policy})
     estimator = config.estimator
-    values = estimate_contrasts(log, value, config.settings(), {p.name: p.matrix for p in policies}, differences, (estimator,))[estimator]
-    costs = estimate_contrasts(log, cost, config.settings(), {p.name: p.matrix for p in policies}, None, (estimator,))[estimator] if cost is not None else {}
+    values = estimate_contrasts(log, value, bound_settings(config), {p.name: p.matrix for p in policies}, differences, (estimator,))[estimator]
+    costs = estimate_contrasts(log, cost, bound_settings(config), {p.name: p.matrix for p in policies}, None, (estimator,))[estimator] if cost is not None else {}
     n = log.n_rows
     return [
         PolicyEvaluation(
@@ -167,7 +158,7 @@ def _json_ready(value):
 def decide_publication(evaluations: Sequence[PolicyEvaluation], config: GateConfig = GateConfig()) -> GateDecision:
     """Publish the candidate if its lower bound over the best competitor exceeds the margin; else fall back."""
     candidate = next((e for e in evaluations if e.role == "candidate"), None)
-    competitors = [e for e in evaluations if e.role != "candidate"]
+    competitors = [e for e in evaluations if e.role in COMPETITOR_ROLES]  # "reference" rows are shown, not competed with
     if candidate is None or not competitors:
         raise ValueError("the gate needs one candidate and at least one baseline or incumbent")
     missing = [e.name for e in competitors if e.versus_candidate is None]
@@ -182,13 +173,14 @@ def decide_publication(evaluations: Sequence[PolicyEvaluation], config: GateConf
     best = max(comparisons, key=lambda c: c.competitor_value)  # first of equals, in the given order
     passes = math.isfinite(best.lower_bound) and best.lower_bound > config.margin
     per = f"{config.unit} per customer"
+    rival = f"the best baseline ({best.label})" if best.role == "baseline" else f"the {best.role}, {best.label}"
     numbers = f"{best.difference:.4f} {per} [{best.ci_low:.4f}, {best.ci_high:.4f}]"
     bound = f"lower bound ({config.method}) {best.lower_bound:.4f}"
     if passes:
-        reason = f"candidate beats the best {best.role} ({best.label}) by {numbers}; {bound} > margin {config.margin:g}"
+        reason = f"candidate beats {rival} by {numbers}; {bound} > margin {config.margin:g}"
         published, label = candidate.name, candidate.label
     else:
-        reason = f"candidate is not better than the best {best.role} ({best.label}): difference {numbers}; {bound} <= margin {config.margin:g}"
+        reason = f"candidate is not better than {rival}: difference {numbers}; {bound} <= margin {config.margin:g}"
         if config.fallback == "nothing":
             raise GateRefusedError(f"publish gate: {reason}; nothing was published (gate fallback: nothing)")
         reason += f"; published {best.label} instead"

@@ -29,6 +29,10 @@ def summary_markdown(summary: dict) -> str:
         ("Expected coupon cost", fmt(summary["expected_coupon_cost"], " USD")),
         ("Cost per incremental conversion", fmt(summary["cost_per_incremental_conversion"], " USD")),
         ("Recommended budget", fmt(summary.get("recommended_budget"), " USD")),
+        ("Publish gate", summary.get("gate") or "n/a"),
+        ("Published", f"{summary.get('published_source')}: {summary.get('published_offer_counts')}"),
+        ("Published expected incremental conversions", fmt(summary.get("published_incremental_conversions"))),
+        ("Published expected coupon cost", fmt(summary.get("published_expected_cost"), " USD")),
         ("Run id", summary["run_id"]),
         ("Published to", ", ".join(str(x) for x in summary["published_to"] if x)),
     ]
@@ -45,6 +49,14 @@ def publish_artifacts(params: Params, summary: dict) -> None:
     if plan_path.is_file():
         plan = pd.read_csv(plan_path)
         create_table_artifact(plan.round(6).to_dict("records"), key="offer-allocation-plan", description="segment plan")
+    details = catalog.path("policy_evaluation_details")
+    if details.is_file():
+        from offerflow.io import read_json
+
+        keys = ("label", "role", "value", "value_ci_low", "value_ci_high", "incremental_value", "candidate_minus_this",
+                "candidate_minus_this_lower_bound", "cost", "share_treated")
+        rows = [{key: row.get(key) for key in keys} for row in read_json(details)["policies"]]
+        create_table_artifact(rows, key="policy-evaluation", description="the plan vs simple rules at the same spend, held-out history")
     docs = catalog.path("validation_dir") / "data_docs" / "index.html"
     if docs.exists():
         create_link_artifact(docs.resolve().as_uri(), link_text="validation Data Docs", key="offer-allocation-validation")

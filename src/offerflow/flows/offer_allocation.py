@@ -91,6 +91,7 @@ def offer_allocation(params_file: str = "params.yaml", overrides: dict[str, Any]
     step("prepare data")  # the example draws its history; every input passes its expectation suite
     step("learn responses")  # uplift models compared out of fold; every customer scored under every offer
     step("decide offers")  # the segment plan and the exact customer-level allocation within the budget
+    step("check against simple rules")  # held-out history: does the plan beat simple rules at the same spend?
     step("publish")  # one offer per customer, with lineage, to the database and files
     if params.orchestration.dvc_commit and (params.root / ".dvc").is_dir() and not overrides:
         dvc_commit(params.root)

@@ -5,6 +5,7 @@ the pipeline (the CLI's --help, dvc.yaml generation) stays fast.
 """
 
 from offerflow.stages.allocate import run_allocate
+from offerflow.stages.evaluate import run_evaluate
 from offerflow.stages.optimize import run_optimize
 from offerflow.stages.probabilities import run_probabilities
 from offerflow.stages.publish import run_publish
@@ -12,4 +13,4 @@ from offerflow.stages.simulate import run_simulate
 from offerflow.stages.train import run_train
 from offerflow.stages.validate import run_validate
 
-__all__ = ["run_allocate", "run_optimize", "run_probabilities", "run_publish", "run_simulate", "run_train", "run_validate"]
+__all__ = ["run_allocate", "run_evaluate", "run_optimize", "run_probabilities", "run_publish", "run_simulate", "run_train", "run_validate"]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 from offerflow.catalog import Catalog
 from offerflow.config import Params
-from offerflow.io import read_table, write_csv, write_json
+from offerflow.io import read_json, read_table, write_csv, write_json
 from offerflow.schema import CUSTOMER_ID, OFFER
 from offerflow.stages.inputs import customers_with_segments, read_customers
 
@@ -45,13 +45,13 @@ def lineage_files(params: Params, catalog: Catalog) -> dict[str, Path | None]:
     else:
         files["probability_table"] = catalog.path("probability_table")
         files["segment_plan"] = catalog.path("segment_plan")
+    files["policy_evaluation"] = catalog.path("policy_evaluation")
+    files["gate_plan"] = catalog.path("gate_plan")
     return files
 
 
 def run_settings(params: Params, catalog: Catalog, plan_metrics: dict[str, Any] | None) -> dict[str, Any]:
     """The knobs a reader of the run record needs first: budget, objective, learner, source, constraints."""
-    from offerflow.io import read_json
-
     settings = params.optimize
     metadata = catalog.path("model_metadata")
     learner = read_json(metadata).get("name") if metadata.is_file() else None
@@ -68,10 +68,20 @@ def run_settings(params: Params, catalog: Catalog, plan_metrics: dict[str, Any] 
         "fairness": settings.fairness,
         "cap_quantile": settings.risk.cap_quantile,
         "planned_expected_cost": (plan_metrics or {}).get("expected_cost"),
+        "gate": gate_summary(read_json(catalog.path("policy_evaluation"))),
     }
 
 
-def build_run_record(params: Params, catalog: Catalog, plan_metrics: dict[str, Any] | None, assigned: pd.DataFrame):
+def gate_summary(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """What the publish gate decided and why (from reports/policy_evaluation.json)."""
+    keys = ("published", "candidate_published", "reason", "best_competitor", "difference", "difference_ci", "lower_bound",
+            "estimator", "lower_bound_method", "unit")
+    return {key: evaluation.get(key) for key in keys}
+
+
+def build_run_record(
+    params: Params, catalog: Catalog, plan_metrics: dict[str, Any] | None, assigned: pd.DataFrame, source: str
+):
     """Lineage of this publication; its hashes (not the clock) make the run id."""
     from offerflow.io import file_md5
     from offerflow.publish.lineage import RunRecord, git_revision, hash_files, make_run_id
@@ -90,7 +100,7 @@ def build_run_record(params: Params, catalog: Catalog, plan_metrics: dict[str, A
         solver_status=str(solver["termination"]) if "termination" in solver else None,
         objective=float(plan_metrics["objective"]) if plan_metrics else None,
         expected_cost=float(plan_metrics["expected_cost"]) if plan_metrics else round(float(assigned["expected_cost"].sum()), 6),
-        source=params.publish.source,
+        source=source,
         settings=run_settings(params, catalog, plan_metrics),
     )
 
@@ -127,6 +137,30 @@ def assignments_from_customer_plan(params: Params, catalog: Catalog) -> tuple[pd
     return assigned, read_plan_metrics(catalog.path("allocate_metrics"), need_solver=False)
 
 
+def assignments_from_gate_plan(params: Params, catalog: Catalog) -> pd.DataFrame:
+    """The policy the gate chose instead of the candidate, one offer per customer (written by evaluate)."""
+    from offerflow.publish.customer_plan import assign_from_customer_plan
+    from offerflow.publish.plans import check_customers
+
+    customers, _ = customers_with_segments(catalog)
+    check_customers(customers, list(params.data.segment_columns), catalog.relative("customers"))
+    plan = read_table(catalog.path("gate_plan"))
+    return assign_from_customer_plan(plan, customers, params.arms.coupon_cost, source=catalog.relative("gate_plan"))
+
+
+def expected_incremental(assigned: pd.DataFrame, params: Params, catalog: Catalog) -> float | None:
+    """Conversions the published offers add over the control offer, by the model's probabilities."""
+    from offerflow.schema import prob_column
+
+    path = catalog.path("customer_probabilities")
+    if not path.is_file():
+        return None
+    control = read_table(path)[[CUSTOMER_ID, prob_column(params.arms.control)]]
+    joined = assigned[[CUSTOMER_ID, "predicted_probability"]].merge(control, on=CUSTOMER_ID, how="left")
+    gain = joined["predicted_probability"] - joined[prob_column(params.arms.control)]
+    return round(float(gain.sum()), 6)
+
+
 def publish_metrics(record, assigned: pd.DataFrame, plan_metrics: dict[str, Any] | None, arms: list[str], target: str) -> dict[str, Any]:
     """Metrics file content: only values fixed by the inputs, so reruns write identical bytes."""
     counts = assigned[OFFER].value_counts()
@@ -138,8 +172,9 @@ def publish_metrics(record, assigned: pd.DataFrame, plan_metrics: dict[str, Any]
         "objective": record.objective,
         "expected_cost": record.expected_cost,
         "assigned_expected_cost": round(float(assigned["expected_cost"].sum()), 6),
-        "budget": (plan_metrics or {}).get("budget"),
+        "budget": (plan_metrics or {}).get("budget", record.settings.get("budget")),
         "solver_status": record.solver_status,
+        "gate": record.settings.get("gate", {}).get("published"),
         "target": target,
     }
 
@@ -151,12 +186,22 @@ def run_publish(params: Params) -> dict[str, Any]:
     catalog = Catalog(params)
     experiment = os.environ.get(EXPERIMENT_ENV)
     target = None if experiment else resolve_target(params)
-    if params.publish.source == "customer_plan":
-        assigned, plan_metrics = assignments_from_customer_plan(params, catalog)
+    gate = read_json(catalog.path("policy_evaluation"))
+    if not gate.get("candidate_published"):  # the gate fell back: publish the best simple policy instead
+        assigned, plan_metrics = assignments_from_gate_plan(params, catalog), None
+        source = "baseline"  # which one: settings.gate.published
+    elif params.publish.source == "customer_plan":
+        (assigned, plan_metrics), source = assignments_from_customer_plan(params, catalog), params.publish.source
     else:
-        assigned, plan_metrics = assignments_from_segment_plan(params, catalog)
-    record = build_run_record(params, catalog, plan_metrics, assigned)
-    if target is None:
+        (assigned, plan_metrics), source = assignments_from_segment_plan(params, catalog), params.publish.source
+    record = build_run_record(params, catalog, plan_metrics, assigned, source)
+    if gate.get("published") == "incumbent":  # nothing beat what is live: keep it, publish nothing new
+        import dataclasses
+
+        record = dataclasses.replace(record, run_id=gate["incumbent_run_id"], source="incumbent")
+        status, current, description = "incumbent kept", gate["incumbent_run_id"], "none (the incumbent stays current)"
+        log.info("publish: the gate kept the incumbent %s; nothing new published", current)
+    elif target is None:
         status, current = "experiment", None
         description = f"none (dvc exp run {experiment}: experiments never publish to the target)"
         log.info("publish: experiment %s, run %s not published (assignments.csv only)", experiment, record.run_id)
@@ -171,6 +216,7 @@ def run_publish(params: Params) -> dict[str, Any]:
                  status, record.run_id, len(assigned), description, current)
     write_csv(assigned.assign(run_id=record.run_id)[["run_id", *assigned.columns]], catalog.path("assignments"))
     metrics = publish_metrics(record, assigned, plan_metrics, params.arms.names, description)
+    metrics["expected_incremental_conversions"] = expected_incremental(assigned, params, catalog)
     write_json(metrics, catalog.path("publish_metrics"))
     return {**metrics, "status": status, "current_run_id": current, "git_revision": record.git_revision,
             "params_hash": record.params_hash}

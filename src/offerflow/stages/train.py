@@ -5,6 +5,7 @@ from __future__ import annotations
 from offerflow.catalog import Catalog
 from offerflow.config import Params
 from offerflow.io import atomic_path, file_sha256, write_csv, write_json
+from offerflow.schema import CUSTOMER_ID
 from offerflow.stages.inputs import read_customers, read_history, read_truth
 
 
@@ -20,12 +21,14 @@ def training_columns(params: Params, customer_columns) -> list[str]:
 def run_train(params: Params) -> dict:
     import joblib
 
+    from offerflow.evaluation.holdout import split_history
     from offerflow.uplift.model import fit_report, training_frame
     from offerflow.uplift.training import train_and_evaluate
 
     catalog = Catalog(params)
     customers = read_customers(catalog)
-    history = training_frame(read_history(catalog), customers, training_columns(params, customers.columns))
+    history, held_out = split_history(read_history(catalog), CUSTOMER_ID, params.evaluate.holdout)
+    history = training_frame(history, customers, training_columns(params, customers.columns))
     arms, control = params.arms.names, params.arms.control
     result = train_and_evaluate(
         history, list(params.train.features), arms, control, params.train, params.data.segment_columns
@@ -34,7 +37,8 @@ def run_train(params: Params) -> dict:
     model.metadata["history_sha256"] = file_sha256(catalog.path("history"))
     model.metadata["customers_sha256"] = file_sha256(catalog.path("customers"))
     report = fit_report(model, history)
-    metrics = {"rows": report["rows"], "mae_vs_truth": report.get("mae_vs_truth"), "fit": report, **result.metrics}
+    metrics = {"rows": report["rows"], "held_out_rows": int(len(held_out)), "mae_vs_truth": report.get("mae_vs_truth"),
+               "fit": report, **result.metrics}
     if params.train.decision_quality.enabled:
         chosen = {key: model.metadata[key] for key in ("learner", "base_model", "model_params")}
         metrics["decision_quality"] = train_decision_quality(params, catalog, customers, params.train.model_copy(update=chosen))
