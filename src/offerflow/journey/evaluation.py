@@ -1,0 +1,161 @@
+"""Every policy's value: the truth by Monte Carlo in the testbed, and off-policy estimates from the log alone.
+
+Truth: each policy runs on the same simulated customers with the same luck (common random numbers), so
+values carry normal 95% intervals and differences between two policies are paired per customer.
+Off-policy: on the held-out customers of the log, per-decision importance sampling, its weighted form and
+the doubly robust estimator whose model is the policy's fitted Q (its own heads for fitted Q iteration,
+fitted Q evaluation on the training customers for every other policy), each with an interval and a
+high-confidence lower bound (`offerflow.journey.sequential_ope`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from offerflow.journey.config import JourneyConfig
+from offerflow.journey.fqi import GreedyQPolicy, QModels, fit_q_evaluation
+from offerflow.journey.journey_log import DecisionData
+from offerflow.journey.learning import logged_action_probabilities
+from offerflow.journey.policies import Policy
+from offerflow.journey.sequential_ope import estimate_policy_value
+from offerflow.journey.simulator import simulate_journeys
+
+ONE_STEP_POLICIES = ("propensity", "expected_value", "value_uplift", "one_step")
+TRUTH_SEED_OFFSET = 202  # truth customers are independent of the log's and of the tuning customers
+
+
+def _interval(values: np.ndarray, level: float) -> tuple[float, float, float]:
+    mean = float(values.mean())
+    half = stats.norm.ppf(0.5 + level / 2) * float(values.std(ddof=1)) / np.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def truth_seed(config: JourneyConfig) -> int:
+    return config.seed + TRUTH_SEED_OFFSET
+
+
+@dataclass(frozen=True)
+class MonteCarloRun:
+    """A policy simulated in the testbed: per-customer return, spend and purchases, actions at each wave."""
+
+    returns: np.ndarray  # (n,) USD
+    spend: np.ndarray  # (n,) USD
+    purchases: np.ndarray  # (n,)
+    decisions: np.ndarray  # (n, D) action index at each campaign step
+
+
+def simulate_policies(config: JourneyConfig, policies: dict[str, Policy], customers: int, seed: int) -> dict[str, MonteCarloRun]:
+    """Every policy on the same customers with the same luck (common random numbers)."""
+    runs = {}
+    for name, policy in policies.items():
+        journeys = simulate_journeys(config, policy, customers, seed)
+        runs[name] = MonteCarloRun(
+            returns=journeys.reward.sum(axis=1),
+            spend=journeys.cost.sum(axis=1),
+            purchases=journeys.purchase.sum(axis=1).astype(float),
+            decisions=journeys.actions[:, config.decision_steps],
+        )
+    return runs
+
+
+def truth_table(runs: dict[str, MonteCarloRun], level: float) -> pd.DataFrame:
+    """True value and spend per customer of each policy, with normal intervals."""
+    rows = []
+    for name, run in runs.items():
+        value, value_low, value_high = _interval(run.returns, level)
+        spend, spend_low, spend_high = _interval(run.spend, level)
+        rows.append({
+            "policy": name, "true_value": value, "true_value_low": value_low, "true_value_high": value_high,
+            "true_spend": spend, "true_spend_low": spend_low, "true_spend_high": spend_high,
+            "purchases": float(run.purchases.mean()),
+        })
+    return pd.DataFrame(rows)
+
+
+def paired_difference(first: MonteCarloRun, second: MonteCarloRun, level: float) -> dict[str, float]:
+    """True value (and spend) of `first` minus `second`, paired per customer, with intervals."""
+    mean, low, high = _interval(first.returns - second.returns, level)
+    spend, spend_low, spend_high = _interval(first.spend - second.spend, level)
+    return {"difference": mean, "low": low, "high": high,
+            "spend_difference": spend, "spend_low": spend_low, "spend_high": spend_high}
+
+
+def action_shares(run: MonteCarloRun, config: JourneyConfig) -> pd.DataFrame:
+    """Share of customers getting each action at each campaign step (the learned sequencing)."""
+    rows = []
+    for wave, step in enumerate(config.decision_steps):
+        counts = np.bincount(run.decisions[:, wave], minlength=len(config.actions)) / len(run.decisions)
+        rows += [{"step": step, "action": name, "share": float(share)} for name, share in zip(config.actions, counts)]
+    return pd.DataFrame(rows)
+
+
+def model_of(policy: Policy, train: DecisionData, config: JourneyConfig, seed: int) -> QModels:
+    """The doubly robust model of a policy: its own heads when it has them, else fitted Q evaluation."""
+    if isinstance(policy, GreedyQPolicy) and policy.name == "fitted_q":
+        return policy.models
+    return fit_q_evaluation(train, len(config.actions), policy, config.learn.q_model, seed)
+
+
+def model_values(data: DecisionData, policy: Policy, models: QModels, head: str) -> tuple[np.ndarray, np.ndarray]:
+    """(n, D) the model's value of each logged action and the policy's expected model value per state."""
+    logged, expected = [], []
+    rows = np.arange(data.customers)
+    for wave in range(data.waves):
+        features = data.features[wave]
+        qv, qc = models.predict(wave, features)
+        q = qv if head == "value" else qc
+        logged.append(q[rows, data.actions[wave]])
+        expected.append((policy.probabilities(wave, features) * q).sum(axis=1))
+    return np.column_stack(logged), np.column_stack(expected)
+
+
+@dataclass(frozen=True)
+class OffPolicyResult:
+    table: pd.DataFrame  # one row per estimator
+    spend: pd.DataFrame  # doubly robust spend estimate
+
+
+def off_policy_estimates(
+    config: JourneyConfig, name: str, policy: Policy, held_out: DecisionData, models: QModels | None, seed: int
+) -> OffPolicyResult:
+    """PDIS, weighted PDIS and doubly robust value (and DR spend) of one policy from held-out log rows."""
+    ev = config.evaluation
+    target = logged_action_probabilities(held_out, policy)
+    behaviour = held_out.behaviour_probability.T
+    q_logged = v_target = None
+    if models is not None:
+        q_logged, v_target = model_values(held_out, policy, models, "value")
+    common = dict(level=ev.interval_level, delta=ev.delta, bootstrap_samples=ev.bootstrap_samples,
+                  split_share=ev.bound_split, seed=seed)
+    value = estimate_policy_value(held_out.value.T, target, behaviour, q_logged, v_target,
+                                  config.reward_floor_per_wave, **common)
+    table = pd.DataFrame([{"policy": name, **vars(estimate)} for estimate in value])
+    spend_rows = []
+    if models is not None:
+        c_logged, c_target = model_values(held_out, policy, models, "cost")
+        spend = estimate_policy_value(held_out.cost.T, target, behaviour, c_logged, c_target, 0.0, **common)
+        dr = next(item for item in spend if item.estimator == "doubly_robust")
+        spend_rows.append({"policy": name, "estimated_spend": dr.estimate, "estimated_spend_low": dr.low,
+                           "estimated_spend_high": dr.high})
+    return OffPolicyResult(table, pd.DataFrame(spend_rows))
+
+
+def evaluation_table(truth: pd.DataFrame, estimates: pd.DataFrame) -> pd.DataFrame:
+    """Estimates next to the truth, with whether the interval covers it and the lower bound holds."""
+    merged = estimates.merge(truth[["policy", "true_value", "true_value_low", "true_value_high", "true_spend"]],
+                             on="policy", how="left")
+    merged["interval_covers_truth"] = (merged["low"] <= merged["true_value"]) & (merged["true_value"] <= merged["high"])
+    merged["lower_bound_holds"] = merged["lower_bound"] <= merged["true_value"]
+    return merged
+
+
+def best_one_step(truth: pd.DataFrame) -> str:
+    """The one-step (look-alike or myopic) policy with the highest true value."""
+    candidates = truth[truth["policy"].isin(ONE_STEP_POLICIES)]
+    if candidates.empty:
+        raise ValueError(f"no one-step policy among {list(truth['policy'])}")
+    return str(candidates.sort_values(["true_value", "policy"], ascending=[False, True]).iloc[0]["policy"])
