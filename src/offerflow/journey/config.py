@@ -57,7 +57,7 @@ class FatigueConfig(_Section):
     age_slope: float = Field(0.4, ge=0)  # older customers tire faster: penalty x (1 + slope x age z-score)
 
 
-class TestbedConfig(_Section):
+class JourneyTestbedConfig(_Section):
     """The seeded simulator that draws the example log and gives every policy its true value."""
 
     customers: int = Field(20_000, ge=10)  # customers in the simulated log
@@ -76,7 +76,7 @@ class TestbedConfig(_Section):
     fatigue: FatigueConfig = FatigueConfig()
 
     @model_validator(mode="after")
-    def _rates(self) -> "TestbedConfig":
+    def _rates(self) -> "JourneyTestbedConfig":
         if self.engaged_purchase_rate < self.base_purchase_rate:
             raise ValueError("engaged_purchase_rate must be >= base_purchase_rate (engagement helps)")
         return self
@@ -174,7 +174,7 @@ class JourneyConfig(_Section):
     no_action: str = "none"
     offers: dict[str, OfferConfig] = Field(default_factory=_default_offers)
     budget: BudgetConfig = BudgetConfig()
-    testbed: TestbedConfig | None = TestbedConfig()  # null: a real log, no simulator (spend from the log)
+    testbed: JourneyTestbedConfig | None = JourneyTestbedConfig()  # null: a real log, no simulator (spend from the log)
     behaviour: BehaviourConfig = BehaviourConfig()
     log: JourneyLogConfig = JourneyLogConfig()
     learn: LearnConfig = LearnConfig()
@@ -196,7 +196,7 @@ class JourneyConfig(_Section):
             raise ValueError("budget.spend_source 'simulation' needs a testbed; with testbed: null use 'logs'")
         return self
 
-    def _check_testbed(self, testbed: TestbedConfig) -> None:
+    def _check_testbed(self, testbed: JourneyTestbedConfig) -> None:
         offers = list(self.offers)
         for key in ("preparatory_offer", "payoff_offer"):
             name = getattr(testbed.sequencing, key)

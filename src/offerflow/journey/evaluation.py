@@ -19,8 +19,7 @@ from scipy import stats
 from offerflow.journey.config import JourneyConfig
 from offerflow.journey.fqi import GreedyQPolicy, QModels, fit_q_evaluation
 from offerflow.journey.journey_log import DecisionData
-from offerflow.journey.learning import logged_action_probabilities
-from offerflow.journey.policies import Policy
+from offerflow.journey.policies import Policy, greedy_choice, one_hot
 from offerflow.journey.sequential_ope import estimate_policy_value
 from offerflow.journey.simulator import simulate_journeys
 
@@ -100,17 +99,42 @@ def model_of(policy: Policy, train: DecisionData, config: JourneyConfig, seed: i
     return fit_q_evaluation(train, len(config.actions), policy, config.learn.q_model, seed)
 
 
-def model_values(data: DecisionData, policy: Policy, models: QModels, head: str) -> tuple[np.ndarray, np.ndarray]:
-    """(n, D) the model's value of each logged action and the policy's expected model value per state."""
-    logged, expected = [], []
+@dataclass(frozen=True)
+class PolicyOnLog:
+    """What the estimators need about one policy on logged customers, all (n, D)."""
+
+    target: np.ndarray  # the policy's probability of each logged action
+    value_logged: np.ndarray | None  # model value of the logged action (None: no model)
+    value_expected: np.ndarray | None  # model value the policy expects in the logged state
+    cost_logged: np.ndarray | None
+    cost_expected: np.ndarray | None
+
+
+def policy_on_log(data: DecisionData, policy: Policy, models: QModels | None) -> PolicyOnLog:
+    """One model prediction per wave serves the target probabilities and both heads' values."""
     rows = np.arange(data.customers)
+    target, value_logged, value_expected, cost_logged, cost_expected = [], [], [], [], []
     for wave in range(data.waves):
-        features = data.features[wave]
+        features, logged = data.features[wave], data.actions[wave]
+        if models is None:
+            target.append(policy.probabilities(wave, features)[rows, logged])
+            continue
         qv, qc = models.predict(wave, features)
-        q = qv if head == "value" else qc
-        logged.append(q[rows, data.actions[wave]])
-        expected.append((policy.probabilities(wave, features) * q).sum(axis=1))
-    return np.column_stack(logged), np.column_stack(expected)
+        if isinstance(policy, GreedyQPolicy) and policy.models is models:  # its own heads: no second prediction
+            probs = one_hot(greedy_choice(qv - policy.multiplier * qc), models.actions)
+        else:
+            probs = policy.probabilities(wave, features)
+        target.append(probs[rows, logged])
+        value_logged.append(qv[rows, logged])
+        value_expected.append((probs * qv).sum(axis=1))
+        cost_logged.append(qc[rows, logged])
+        cost_expected.append((probs * qc).sum(axis=1))
+
+    def stack(columns: list[np.ndarray]) -> np.ndarray | None:
+        return np.column_stack(columns) if columns else None
+
+    return PolicyOnLog(np.column_stack(target), stack(value_logged), stack(value_expected), stack(cost_logged),
+                       stack(cost_expected))
 
 
 @dataclass(frozen=True)
@@ -124,20 +148,17 @@ def off_policy_estimates(
 ) -> OffPolicyResult:
     """PDIS, weighted PDIS and doubly robust value (and DR spend) of one policy from held-out log rows."""
     ev = config.evaluation
-    target = logged_action_probabilities(held_out, policy)
+    on_log = policy_on_log(held_out, policy, models)
     behaviour = held_out.behaviour_probability.T
-    q_logged = v_target = None
-    if models is not None:
-        q_logged, v_target = model_values(held_out, policy, models, "value")
     common = dict(level=ev.interval_level, delta=ev.delta, bootstrap_samples=ev.bootstrap_samples,
                   split_share=ev.bound_split, seed=seed)
-    value = estimate_policy_value(held_out.value.T, target, behaviour, q_logged, v_target,
-                                  config.reward_floor_per_wave, **common)
+    value = estimate_policy_value(held_out.value.T, on_log.target, behaviour, on_log.value_logged,
+                                  on_log.value_expected, config.reward_floor_per_wave, **common)
     table = pd.DataFrame([{"policy": name, **vars(estimate)} for estimate in value])
     spend_rows = []
     if models is not None:
-        c_logged, c_target = model_values(held_out, policy, models, "cost")
-        spend = estimate_policy_value(held_out.cost.T, target, behaviour, c_logged, c_target, 0.0, **common)
+        spend = estimate_policy_value(held_out.cost.T, on_log.target, behaviour, on_log.cost_logged,
+                                      on_log.cost_expected, 0.0, **common)
         dr = next(item for item in spend if item.estimator == "doubly_robust")
         spend_rows.append({"policy": name, "estimated_spend": dr.estimate, "estimated_spend_low": dr.low,
                            "estimated_spend_high": dr.high})

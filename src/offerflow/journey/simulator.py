@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from offerflow.journey.config import JourneyConfig, TestbedConfig
+from offerflow.journey.config import JourneyConfig, JourneyTestbedConfig
 from offerflow.journey.policies import Policy, draw_actions
 from offerflow.journey.state import HistoryTracker
 
@@ -73,7 +73,7 @@ def logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
-def draw_customers(testbed: TestbedConfig, n: int, rng: np.random.Generator) -> Customers:
+def draw_customers(testbed: JourneyTestbedConfig, n: int, rng: np.random.Generator) -> Customers:
     age = rng.uniform(*AGE_RANGE, size=n)
     income = MEDIAN_INCOME * np.exp(0.5 * rng.standard_normal(n))
     tenure = rng.uniform(0.0, TENURE_MAX, size=n)
@@ -160,7 +160,7 @@ def simulate_journeys(config: JourneyConfig, policy: Policy, customers: int, see
     )
 
 
-def _testbed(config: JourneyConfig) -> TestbedConfig:
+def _testbed(config: JourneyConfig) -> JourneyTestbedConfig:
     if config.testbed is None:
         from offerflow.errors import ConfigError
 
