@@ -44,7 +44,7 @@ def plot_policy_values(table: pd.DataFrame, target: Path | str) -> Path:
     plt = _pyplot()
     policies = list(dict.fromkeys(table["policy"]))
     with plt.style.context("default"), plt.rc_context({"font.size": 8}):
-        figure, ax = plt.subplots(figsize=(8.0, 4.6))
+        figure, ax = plt.subplots(figsize=(8.0, 5.2))
         offsets = np.linspace(-0.27, 0.27, len(ESTIMATORS) + 1)
         positions = np.arange(len(policies))
         if "true_value" in table.columns:
@@ -65,8 +65,8 @@ def plot_policy_values(table: pd.DataFrame, target: Path | str) -> Path:
         ax.set_ylabel("campaign value per customer (USD)")
         ax.set_title("Policy value: truth vs. estimates from the log alone")
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(loc="upper right", fontsize=7)
-        figure.subplots_adjust(left=0.09, right=0.98, top=0.92, bottom=0.1)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, fontsize=7, frameon=False)
+        figure.subplots_adjust(left=0.09, right=0.98, top=0.93, bottom=0.2)
         path = _save(figure, target)
         plt.close(figure)
     return path

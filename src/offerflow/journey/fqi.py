@@ -43,7 +43,8 @@ class QModels:
         """(n, A) value and cost of every action for customers in state `features` at `wave`."""
         rows = every_action(features, self.actions)
         shape = (len(features), self.actions)
-        return self.value[wave].predict(rows).reshape(shape), self.cost[wave].predict(rows).reshape(shape)
+        spend = np.maximum(self.cost[wave].predict(rows), 0.0)  # spend is never negative; trees may dip below
+        return self.value[wave].predict(rows).reshape(shape), spend.reshape(shape)
 
 
 @dataclass
