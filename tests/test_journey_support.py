@@ -34,7 +34,7 @@ def small_config(**changes) -> JourneyConfig:
         learn=LearnConfig(q_model=SMALL_MODEL, response_model=SMALL_MODEL),
         evaluation=JourneyEvaluationConfig(monte_carlo_customers=30_000, bootstrap_samples=200),
     )
-    return base.model_copy(update=changes) if changes else base
+    return JourneyConfig.model_validate({**dict(base), **changes}) if changes else base
 
 
 @lru_cache(maxsize=None)

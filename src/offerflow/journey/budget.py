@@ -3,12 +3,13 @@
 Every budgeted policy here has one knob that spends less as it grows: the cost multiplier lambda of
 fitted Q iteration and of the one-step optimizer (revenue - (1 + lambda) x cost), the score threshold
 of a look-alike ranking, the abstention share of random offers. The search brackets the knob (growing
-the upper end while it still overspends) and narrows the bracket, keeping the best knob that spends at most the
-budget: the returned policy never overspends by its measured spend, and spends within `tolerance` of
-the budget unless the evaluations run out. The bracket is narrowed by false position with the Illinois
-correction (spend is smooth in the knob, so this needs a few trials where bisection needs many) and falls
-back to bisection when a step would land next to an end of the bracket. The spend is measured by the caller (a simulation in the
-testbed, or an off-policy estimate on the log), so the search itself is generic.
+the upper end x4 while it still overspends), then narrows the bracket by false position with the
+Illinois correction, falling back to bisection when a step would land next to an end (spend is smooth
+in the knob, so this needs a few trials where plain bisection needs many; each fitted-Q trial is a
+refit). It keeps the best knob that spends at most the budget: the returned policy never overspends by
+its measured spend, and spends within `tolerance` of the budget unless the evaluations run out. The
+caller measures spend (a simulation in the testbed, or an off-policy estimate on the log), so the
+search itself is generic.
 """
 
 from __future__ import annotations

@@ -14,23 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from offerflow.journey.config import JourneyConfig
 from offerflow.journey.fqi import GreedyQPolicy, QModels, fit_q_evaluation
 from offerflow.journey.journey_log import DecisionData
 from offerflow.journey.policies import Policy, greedy_choice, one_hot
-from offerflow.journey.sequential_ope import estimate_policy_value
+from offerflow.journey.sequential_ope import estimate_policy_value, normal_interval
 from offerflow.journey.simulator import simulate_journeys
 
 ONE_STEP_POLICIES = ("propensity", "expected_value", "value_uplift", "one_step")
 TRUTH_SEED_OFFSET = 202  # truth customers are independent of the log's and of the tuning customers
-
-
-def _interval(values: np.ndarray, level: float) -> tuple[float, float, float]:
-    mean = float(values.mean())
-    half = stats.norm.ppf(0.5 + level / 2) * float(values.std(ddof=1)) / np.sqrt(len(values))
-    return mean, mean - half, mean + half
 
 
 def truth_seed(config: JourneyConfig) -> int:
@@ -65,8 +58,8 @@ def truth_table(runs: dict[str, MonteCarloRun], level: float) -> pd.DataFrame:
     """True value and spend per customer of each policy, with normal intervals."""
     rows = []
     for name, run in runs.items():
-        value, value_low, value_high = _interval(run.returns, level)
-        spend, spend_low, spend_high = _interval(run.spend, level)
+        value, value_low, value_high = normal_interval(run.returns, level)
+        spend, spend_low, spend_high = normal_interval(run.spend, level)
         rows.append({
             "policy": name, "true_value": value, "true_value_low": value_low, "true_value_high": value_high,
             "true_spend": spend, "true_spend_low": spend_low, "true_spend_high": spend_high,
@@ -77,8 +70,8 @@ def truth_table(runs: dict[str, MonteCarloRun], level: float) -> pd.DataFrame:
 
 def paired_difference(first: MonteCarloRun, second: MonteCarloRun, level: float) -> dict[str, float]:
     """True value (and spend) of `first` minus `second`, paired per customer, with intervals."""
-    mean, low, high = _interval(first.returns - second.returns, level)
-    spend, spend_low, spend_high = _interval(first.spend - second.spend, level)
+    mean, low, high = normal_interval(first.returns - second.returns, level)
+    spend, spend_low, spend_high = normal_interval(first.spend - second.spend, level)
     return {"difference": mean, "low": low, "high": high,
             "spend_difference": spend, "spend_low": spend_low, "spend_high": spend_high}
 
@@ -94,7 +87,7 @@ def action_shares(run: MonteCarloRun, config: JourneyConfig) -> pd.DataFrame:
 
 def model_of(policy: Policy, train: DecisionData, config: JourneyConfig, seed: int) -> QModels:
     """The doubly robust model of a policy: its own heads when it has them, else fitted Q evaluation."""
-    if isinstance(policy, GreedyQPolicy) and policy.name == "fitted_q":
+    if isinstance(policy, GreedyQPolicy) and policy.heads_are_own_value:
         return policy.models
     return fit_q_evaluation(train, len(config.actions), policy, config.learn.q_model, seed)
 

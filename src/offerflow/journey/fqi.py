@@ -54,6 +54,7 @@ class GreedyQPolicy:
     models: QModels
     multiplier: float
     name: str = "fitted_q"
+    heads_are_own_value: bool = True  # False for one-step heads: they ignore what the policy does later
 
     def choose(self, wave: int, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Chosen action per customer, with its expected value and expected cost."""

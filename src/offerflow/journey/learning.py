@@ -96,7 +96,7 @@ def train_baselines(config: JourneyConfig, train: DecisionData, spend_of: SpendM
                                     spend_of, low, high, kind)
     if "one_step" in chosen:
         heads = fit_one_step(train, actions, config.learn.q_model, seed + 10)
-        tuned["one_step"] = _tune(config, lambda lam: GreedyQPolicy(heads, lam, "one_step"), spend_of, 0.0, None,
+        tuned["one_step"] = _tune(config, lambda lam: GreedyQPolicy(heads, lam, "one_step", heads_are_own_value=False), spend_of, 0.0, None,
                                   "one_step")
     return tuned
 

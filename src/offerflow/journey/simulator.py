@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from offerflow.errors import ConfigError
 from offerflow.journey.config import JourneyConfig, JourneyTestbedConfig
 from offerflow.journey.policies import Policy, draw_actions
 from offerflow.journey.state import HistoryTracker
@@ -101,7 +102,7 @@ def simulation_streams(seed: int) -> tuple[np.random.Generator, np.random.Genera
 
 def simulate_journeys(config: JourneyConfig, policy: Policy, customers: int, seed: int) -> Journeys:
     """Run `policy` for `customers` new customers over the whole campaign in the testbed."""
-    testbed = _testbed(config)
+    testbed = require_testbed(config)
     customer_rng, purchase_rng, action_rng = simulation_streams(seed)
     people = draw_customers(testbed, customers, customer_rng)
     horizon, n = config.horizon, customers
@@ -160,9 +161,8 @@ def simulate_journeys(config: JourneyConfig, policy: Policy, customers: int, see
     )
 
 
-def _testbed(config: JourneyConfig) -> JourneyTestbedConfig:
+def require_testbed(config: JourneyConfig) -> JourneyTestbedConfig:
+    """The testbed settings, or a ConfigError when params say the log is real (journey.testbed: null)."""
     if config.testbed is None:
-        from offerflow.errors import ConfigError
-
         raise ConfigError("journey.testbed is null: there is no simulator to run (a real log has no testbed)")
     return config.testbed

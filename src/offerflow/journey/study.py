@@ -9,11 +9,13 @@ No function here reads or writes files; `run_journey_study` chains the three for
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from offerflow.errors import StaleInputError
 from offerflow.journey.config import JourneyConfig
 from offerflow.journey.evaluation import (
     action_shares,
@@ -36,7 +38,7 @@ from offerflow.journey.journey_log import (
     split_customers,
 )
 from offerflow.journey.learning import TrainedPolicies, train_journey_policies
-from offerflow.journey.simulator import simulate_journeys
+from offerflow.journey.simulator import require_testbed, simulate_journeys
 
 SPLIT_SEED_OFFSET = 303
 OPE_SEED_OFFSET = 404
@@ -44,9 +46,7 @@ OPE_SEED_OFFSET = 404
 
 def simulate_journey_log(config: JourneyConfig) -> pd.DataFrame:
     """The example log: the behaviour policy run on `testbed.customers` customers."""
-    from offerflow.journey.simulator import _testbed
-
-    journeys = simulate_journeys(config, behaviour_policy(config), _testbed(config).customers, config.seed)
+    journeys = simulate_journeys(config, behaviour_policy(config), require_testbed(config).customers, config.seed)
     return journey_log_frame(journeys, config)
 
 
@@ -56,13 +56,21 @@ def split_log(log: pd.DataFrame, config: JourneyConfig) -> tuple[DecisionData, D
     return split_customers(data, config.learn.train_share, config.seed + SPLIT_SEED_OFFSET)
 
 
+def data_fingerprint(data: DecisionData) -> str:
+    """sha256 of the logged decisions and outcomes: evaluation refuses models trained on another log."""
+    digest = hashlib.sha256()
+    for array in (data.customer_id, data.actions, data.behaviour_probability, data.value, data.cost, data.features):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 @dataclass
 class JourneyModels:
-    """What the train stage keeps: tuned policies, their doubly robust models, the held-out customers."""
+    """What the train stage keeps: tuned policies, their doubly robust models, the held-out customers' fingerprint."""
 
     trained: TrainedPolicies
     dr_models: dict[str, QModels]
-    held_out_ids: np.ndarray
+    held_out_fingerprint: str
 
     @property
     def policies(self):
@@ -73,7 +81,7 @@ def train_journey_models(log: pd.DataFrame, config: JourneyConfig) -> JourneyMod
     train, held_out = split_log(log, config)
     trained = train_journey_policies(config, train)
     dr_models = {name: model_of(policy, train, config, config.seed + 7) for name, policy in trained.policies.items()}
-    return JourneyModels(trained, dr_models, held_out.customer_id)
+    return JourneyModels(trained, dr_models, data_fingerprint(held_out))
 
 
 @dataclass
@@ -86,9 +94,7 @@ class JourneyEvaluation:
 
 def evaluate_journey_models(log: pd.DataFrame, models: JourneyModels, config: JourneyConfig) -> JourneyEvaluation:
     _, held_out = split_log(log, config)
-    if not np.array_equal(held_out.customer_id, models.held_out_ids):
-        from offerflow.errors import StaleInputError
-
+    if data_fingerprint(held_out) != models.held_out_fingerprint:
         raise StaleInputError("journey models were trained on another log or split: retrain before evaluating")
     estimates, spends = [], []
     for position, (name, policy) in enumerate(models.policies.items()):
