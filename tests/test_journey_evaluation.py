@@ -3,6 +3,8 @@ the small testbed (the default testbed's numbers: benchmarks/bench_journey.py --
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from test_journey_support import small_study
 from offerflow.journey.evaluation import MonteCarloRun, off_policy_estimates, paired_difference, truth_table
 from offerflow.journey.journey_log import behaviour_policy, decision_data
 from offerflow.journey.simulator import simulate_journeys
+from offerflow.journey.study import evaluation_metrics
 
 SEEDS = 100
 HELD_OUT = 2_500
@@ -82,6 +85,11 @@ def test_the_study_table_puts_every_estimate_next_to_the_truth() -> None:
     assert table[["estimate", "low", "high", "lower_bound", "true_value"]].notna().all().all()
     assert (table["low"] <= table["estimate"]).all() and (table["estimate"] <= table["high"]).all()
     assert table["lower_bound_holds"].mean() >= 0.9
+    metrics = json.loads(json.dumps(evaluation_metrics(evaluation)))
+    assert metrics["fitted_q_vs_best_one_step"]["rival"] == evaluation.comparison["rival"]
+    assert metrics["policies"]["fitted_q"]["true_value"] == pytest.approx(
+        float(evaluation.policies.set_index("policy").loc["fitted_q", "true_value"]))
+    assert len(metrics["off_policy"]) == len(table)
     shares = evaluation.action_shares.pivot(index="step", columns="action", values="share")
     first, second = config.decision_steps[:2]
     assert shares.loc[first, "ad"] > 0.3  # the learned sequence: the ad first ...

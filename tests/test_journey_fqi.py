@@ -57,7 +57,8 @@ def test_fitted_q_evaluation_matches_the_truth_of_well_logged_policies() -> None
         predicted = (policy.probabilities(0, train.features[0]) * qv).sum(axis=1).mean()
         truth = simulate_journeys(config, policy, MC, 79)
         # the training customers are a sample: allow four of their standard errors
-        for estimate, outcome in ((predicted, truth.reward.sum(axis=1)), (spend_of(policy, qc, train), truth.cost.sum(axis=1))):
+        checks = ((predicted, truth.reward.sum(axis=1)), (spend_of(policy, qc, train), truth.cost.sum(axis=1)))
+        for estimate, outcome in checks:
             se = outcome.std(ddof=1) / np.sqrt(train.customers)
             assert abs(estimate - outcome.mean()) < 4 * se
 

@@ -17,8 +17,8 @@ N = 40_000
 
 def isolated(**testbed) -> JourneyConfig:
     """The default journey with every effect off unless switched on: purchase rate 0.04 for everyone."""
-    settings = dict(activity_effect=0.0, lift_income_slope=0.0, offer_lift={"ad": 0.0, "small_discount": 0.0, "large_discount": 0.0},
-                    fatigue=FatigueConfig(logit_penalty=0.0))
+    settings = dict(activity_effect=0.0, lift_income_slope=0.0, fatigue=FatigueConfig(logit_penalty=0.0),
+                    offer_lift={"ad": 0.0, "small_discount": 0.0, "large_discount": 0.0})
     return JourneyConfig(testbed=JourneyTestbedConfig(**{**settings, **testbed}))
 
 

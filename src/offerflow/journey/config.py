@@ -189,7 +189,9 @@ class JourneyConfig(_Section):
         if self.campaign_every >= self.horizon:
             raise ValueError(f"campaign_every ({self.campaign_every}) must be < horizon ({self.horizon}): no decision left")
         if self.behaviour.rule_offer not in self.offers:
-            raise ValueError(f"behaviour.rule_offer {self.behaviour.rule_offer!r} is not one of the offers {list(self.offers)}")
+            raise ValueError(
+                f"behaviour.rule_offer {self.behaviour.rule_offer!r} is not one of the offers {list(self.offers)}"
+            )
         if self.testbed is not None:
             self._check_testbed(self.testbed)
         elif self.budget.spend_source == "simulation":

@@ -40,7 +40,9 @@ class MonteCarloRun:
     decisions: np.ndarray  # (n, D) action index at each campaign step
 
 
-def simulate_policies(config: JourneyConfig, policies: dict[str, Policy], customers: int, seed: int) -> dict[str, MonteCarloRun]:
+def simulate_policies(
+    config: JourneyConfig, policies: dict[str, Policy], customers: int, seed: int
+) -> dict[str, MonteCarloRun]:
     """Every policy on the same customers with the same luck (common random numbers)."""
     runs = {}
     for name, policy in policies.items():
@@ -167,9 +169,9 @@ def evaluation_table(truth: pd.DataFrame, estimates: pd.DataFrame) -> pd.DataFra
     return merged
 
 
-def best_one_step(truth: pd.DataFrame) -> str:
-    """The one-step (look-alike or myopic) policy with the highest true value."""
+def best_one_step(truth: pd.DataFrame) -> str | None:
+    """The one-step (look-alike or myopic) policy with the highest true value; None if the study has none."""
     candidates = truth[truth["policy"].isin(ONE_STEP_POLICIES)]
     if candidates.empty:
-        raise ValueError(f"no one-step policy among {list(truth['policy'])}")
+        return None
     return str(candidates.sort_values(["true_value", "policy"], ascending=[False, True]).iloc[0]["policy"])

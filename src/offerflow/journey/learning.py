@@ -96,12 +96,14 @@ def train_baselines(config: JourneyConfig, train: DecisionData, spend_of: SpendM
                                     spend_of, low, high, kind)
     if "one_step" in chosen:
         heads = fit_one_step(train, actions, config.learn.q_model, seed + 10)
-        tuned["one_step"] = _tune(config, lambda lam: GreedyQPolicy(heads, lam, "one_step", heads_are_own_value=False), spend_of, 0.0, None,
-                                  "one_step")
+        myopic = lambda lam: GreedyQPolicy(heads, lam, "one_step", heads_are_own_value=False)  # noqa: E731
+        tuned["one_step"] = _tune(config, myopic, spend_of, 0.0, None, "one_step")
     return tuned
 
 
-def train_journey_policies(config: JourneyConfig, train: DecisionData, spend_of: SpendMeter | None = None) -> TrainedPolicies:
+def train_journey_policies(
+    config: JourneyConfig, train: DecisionData, spend_of: SpendMeter | None = None
+) -> TrainedPolicies:
     """Fitted Q iteration plus the configured baselines, all at the same budget."""
     spend_of = spend_of or spend_meter(config, train)
     seed = config.seed

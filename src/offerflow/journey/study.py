@@ -78,6 +78,7 @@ class JourneyModels:
 
 
 def train_journey_models(log: pd.DataFrame, config: JourneyConfig) -> JourneyModels:
+    """Every policy learned on the training customers and tuned to the budget, plus its doubly robust model."""
     train, held_out = split_log(log, config)
     trained = train_journey_policies(config, train)
     dr_models = {name: model_of(policy, train, config, config.seed + 7) for name, policy in trained.policies.items()}
@@ -93,6 +94,8 @@ class JourneyEvaluation:
 
 
 def evaluate_journey_models(log: pd.DataFrame, models: JourneyModels, config: JourneyConfig) -> JourneyEvaluation:
+    """Off-policy estimates on the held-out customers; with a testbed also the truth, fitted Q's margin over
+    the best one-step policy (paired, same customers) and its actions by campaign step."""
     _, held_out = split_log(log, config)
     if data_fingerprint(held_out) != models.held_out_fingerprint:
         raise StaleInputError("journey models were trained on another log or split: retrain before evaluating")
@@ -112,13 +115,35 @@ def evaluate_journey_models(log: pd.DataFrame, models: JourneyModels, config: Jo
     runs = simulate_policies(config, models.policies, config.evaluation.monte_carlo_customers, truth_seed(config))
     truth = truth_table(runs, level)
     rival = best_one_step(truth)
-    comparison = {"policy": "fitted_q", "rival": rival, **paired_difference(runs["fitted_q"], runs[rival], level)}
+    comparison = {} if rival is None else {
+        "policy": "fitted_q", "rival": rival, **paired_difference(runs["fitted_q"], runs[rival], level)
+    }
     return JourneyEvaluation(
         table=evaluation_table(truth, estimates_frame),
         policies=per_policy.merge(truth, on="policy", how="left"),
         comparison=comparison,
         action_shares=action_shares(runs["fitted_q"], config),
     )
+
+
+def evaluation_metrics(evaluation: JourneyEvaluation) -> dict:
+    """JSON-ready summary for reports/journey_metrics.json: per policy value and spend, and the comparison."""
+    columns = [c for c in ("knob", "tuning_spend", "estimated_spend", "true_value", "true_value_low",
+                           "true_value_high", "true_spend") if c in evaluation.policies.columns]
+    policies = {
+        row["policy"]: {column: float(row[column]) for column in columns if pd.notna(row[column])}
+        for row in evaluation.policies.to_dict("records")
+    }
+    estimates = {
+        f"{row['policy']}/{row['estimator']}": {
+            "estimate": float(row["estimate"]), "low": float(row["low"]), "high": float(row["high"]),
+            "lower_bound": float(row["lower_bound"]),
+        }
+        for row in evaluation.table.to_dict("records")
+    }
+    comparison = {key: (float(value) if isinstance(value, (int, float, np.floating)) else value)
+                  for key, value in evaluation.comparison.items()}
+    return {"policies": policies, "off_policy": estimates, "fitted_q_vs_best_one_step": comparison}
 
 
 def run_journey_study(config: JourneyConfig) -> tuple[pd.DataFrame, JourneyModels, JourneyEvaluation]:
