@@ -12,6 +12,9 @@ and spend from each wave on, which is what publishing and the doubly robust esti
 The same backward pass with a given policy at the next wave instead of the greedy one is fitted Q
 evaluation (FQE): the model of any policy's value, for doubly robust off-policy estimates. Cut to one
 wave (no next-wave term), it is the one-step model the myopic optimizer uses.
+
+The backward pass is written here because the regressors are the point (LightGBM or scikit-learn, as
+everywhere in offerflow): offline-RL libraries (d3rlpy) fit neural Q functions with torch.
 """
 
 from __future__ import annotations

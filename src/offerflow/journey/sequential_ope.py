@@ -21,6 +21,9 @@ and for the doubly robust lower bound, and for PDIS the high-confidence lower bo
 & Ghavamzadeh (2015): rewards shifted to be non-negative, per-customer terms clipped at a level chosen on
 a small split of the customers, Maurer & Pontil's empirical Bernstein bound on the rest. Clipping only
 lowers a non-negative mean, so that bound holds with probability >= 1 - delta for any sample size.
+
+Written here rather than imported: Open Bandit Pipeline (obp) covers one-step bandit logs only, and the
+deep offline-RL libraries (d3rlpy) bring torch for what is a few lines of numpy on (n, D) arrays.
 """
 
 from __future__ import annotations
