@@ -54,7 +54,7 @@ def set_params(project: Path, **dotted: object) -> None:
     path.write_text(yaml.safe_dump(tree, sort_keys=False))
 
 
-def write_user_history(project: Path, seed: int = SEED) -> Path:
+def write_user_history(project: Path, seed: int = SEED, campaigns: int = 4) -> Path:
     """A campaign log as a user would bring it: customer, arm, outcome (no simulator truth), outside data/raw."""
     import pandas as pd
 
@@ -62,7 +62,7 @@ def write_user_history(project: Path, seed: int = SEED) -> Path:
 
     customers = pd.read_csv(project / "data/external/customers.csv")
     truth = pd.read_csv(project / "data/external/visit_probability.csv")
-    history = simulate_history(customers, truth, ["dm1", "dm2", "dm3"], ["age_cat", "freq_cat"], campaigns=4, seed=seed)
+    history = simulate_history(customers, truth, ["dm1", "dm2", "dm3"], ["age_cat", "freq_cat"], campaigns=campaigns, seed=seed)
     path = project / "data/external/history.csv"
     history[["campaign", "customer_id", "arm", "converted"]].to_csv(path, index=False)
     return path

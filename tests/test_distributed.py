@@ -76,3 +76,33 @@ def test_flow_on_prefect_dask_task_runner_scores_and_allocates_the_same(tmp_path
             "data/processed/customer_probabilities.parquet", "data/processed/customer_plan.parquet",
             "reports/allocate_metrics.json", "data/published/assignments.csv")]
     assert plans["thread"] == plans["dask"]
+
+
+def test_inside_a_flow_on_a_dask_task_runner_the_stage_uses_the_runners_cluster(monkeypatch):
+    """No second cluster: partitions go to the cluster prefect-dask's runner owns (its public client)."""
+    import distributed
+    from prefect import flow
+    from prefect.context import FlowRunContext
+    from prefect_dask import DaskTaskRunner
+
+    from offerflow.config import OrchestrationConfig
+    from offerflow.distributed import DaskExecutor, partition_executor
+
+    runner = DaskTaskRunner(cluster_kwargs={"n_workers": 1, "threads_per_worker": 1, "processes": False,
+                                            "dashboard_address": None})
+
+    @flow(task_runner=runner)
+    def on_dask() -> tuple[str, str, list]:
+        runner_address = FlowRunContext.get().task_runner.client.scheduler.address
+
+        def no_new_cluster(*args, **kwargs):
+            raise AssertionError("offerflow started a cluster of its own")
+
+        monkeypatch.setattr(distributed, "LocalCluster", no_new_cluster)
+        with partition_executor(OrchestrationConfig(task_runner="dask")) as executor:
+            assert isinstance(executor, DaskExecutor)
+            squares = executor.map(lambda x: x * x, [1, 2, 3])
+            return runner_address, executor.client.scheduler.address, squares
+
+    runner_address, used_address, squares = on_dask()
+    assert used_address == runner_address and squares == [1, 4, 9]

@@ -137,7 +137,7 @@ def test_a_users_three_arm_log_with_messy_labels_runs_by_params_only(project):
         project,
         data__customers="data/external/clients.csv", data__history="data/external/emails.csv",
         data__true_probabilities=None, data__customer_id="client", data__arm_column="offer", data__outcome_column="bought",
-        data__segment_columns=["spend band", "region"], simulate__enabled=False,
+        data__campaign_column=None, data__segment_columns=["spend band", "region"], simulate__enabled=False,
         arms__control="none", arms__coupon_cost={"none": 0.0, "mail A": 1.0, "mail B": 2.0},
         train__features=["spend band", "region", "recency"], train__candidates=[],
         train__evaluation__heuristic={"name": "most recent first", "column": "recency", "descending": False},

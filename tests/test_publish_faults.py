@@ -8,6 +8,7 @@ and the current run is the last one that committed.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -20,7 +21,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from offerflow.publish import ALREADY_PUBLISHED, PUBLISHED, open_store
+from offerflow.catalog import Catalog
+from offerflow.publish import ALREADY_PUBLISHED, PUBLISHED, open_store, resolve_target
 from offerflow.publish.target import FILES, PublishTarget
 from test_publish_support import postgres_target, run_record, sqlite_target, synthetic_assignments, throwaway_database
 
@@ -184,3 +186,53 @@ def test_the_same_run_from_two_processes_is_published_once(target):
         check_consistent(store)
         assert store.run_ids() == ["same"] and store.assignment_count() == ROWS
         assert len(store.events()) == 1
+
+
+def publish_and_die_after_the_commit(params) -> None:
+    """Child process: the real publish stage, SIGKILLed right after the target committed (before the file renames)."""
+    from offerflow.publish.store import SqlStore
+    from offerflow.stages import run_publish
+
+    committed = SqlStore.publish
+
+    def publish_then_die(self, record, frame):
+        status = committed(self, record, frame)
+        os.kill(os.getpid(), signal.SIGKILL)
+        return status
+
+    SqlStore.publish = publish_then_die
+    run_publish(params)
+
+
+def test_a_kill_between_the_commit_and_the_files_is_repaired_by_the_next_command(tmp_path):
+    from offerflow.cli import main
+    from offerflow.config import load_params
+    from offerflow.publish.recovery import JOURNAL
+    from offerflow.stages import run_publish
+    from test_publish_support import make_project, write_plan
+
+    params = make_project(tmp_path / "p")
+    layout = Catalog(params)
+    write_plan(params, layout)
+    first = run_publish(params)
+    before = layout.assignments.read_bytes()
+    stale = layout.assignments.parent / ".assignments.csv.abc123.tmp"  # left by an atomic write killed long ago
+    stale.write_text("half a file")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+
+    reseeded = load_params(params.root / "params.yaml", overrides={"publish.seed": 12})
+    child = FORK.Process(target=publish_and_die_after_the_commit, args=(reseeded,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == -signal.SIGKILL
+    with open_store(resolve_target(params)) as store:
+        new_run = store.current_run_id()
+    assert new_run != first["run_id"]  # the database committed the new run ...
+    assert layout.assignments.read_bytes() == before  # ... but the files still show the old one
+    assert (layout.assignments.parent / JOURNAL).exists()
+
+    assert main(["runs", "--params", str(params.root / "params.yaml")]) == 0  # any command repairs the files view
+    assert layout.assignments.read_text().splitlines()[1].startswith(new_run)
+    assert json.loads(layout.publish_metrics.read_text())["run_id"] == new_run
+    leftovers = [p.name for p in layout.assignments.parent.iterdir() if p.name.startswith(".") and p.suffix != ".sqlite"]
+    assert not [name for name in leftovers if name.endswith((".tmp", ".pending")) or name == JOURNAL], leftovers

@@ -47,6 +47,7 @@ def _write_history(project: Path, customer_id="customer_id", arm="arm", outcome=
     ids = pd.read_csv(project / CUSTOMERS)[customer_id].to_numpy()
     history = pd.DataFrame(
         {
+            "campaign": np.repeat([1, 2], len(ids)),
             customer_id: np.tile(ids, 2),
             arm: rng.choice(["dm1", "dm2", "dm3"], size=2 * len(ids)),
             outcome: rng.integers(0, 2, size=2 * len(ids)),
@@ -106,8 +107,8 @@ def test_bundled_example_passes_and_reports(project: Path) -> None:
         stats = document["gx_result"]["statistics"]
         assert stats["unsuccessful_expectations"] == 0
         assert entry["expectations_evaluated"] == stats["evaluated_expectations"] + len(document["cross_dataset_checks"])
-    # customers suite: rows + 4 id rules + (exists, not null) x the 2 segment columns, which are also the features
-    assert datasets["customers"]["expectations_evaluated"] == 9
+    # customers suite: rows + 5 id rules + (exists, not null) x the 2 segment columns, which are also the features
+    assert datasets["customers"]["expectations_evaluated"] == 10
     # one prob column per arm, each with exists / not null / numeric / in [0, 1]
     table_doc = json.loads((project / "reports/validation/true_probabilities.json").read_text())
     prob_rules = [r for r in table_doc["gx_result"]["results"] if "prob_" in str(r["expectation_config"]["kwargs"])]
@@ -199,7 +200,8 @@ CASES = {
     "outcome_two": (HISTORY, lambda f: _set(f, [1], "converted", 2), "converted",
                     "expect_column_values_to_be_in_set", [2], lambda f: (~f["converted"].isin([0, 1])).sum()),
     "outcome_yes": (HISTORY, lambda f: _set(f, [1, 2], "converted", "yes"), "converted",
-                    "expect_column_values_to_be_in_set", ["yes"], len),  # a text column: every row is text
+                    "expect_column_values_to_be_in_set", ["yes"],  # read as text: the count is of the bad cells
+                    lambda f: (~f["converted"].astype(str).isin(["0", "1"])).sum()),
     "history_id_not_a_customer": (HISTORY, lambda f: _set(f, [20, 21], "customer_id", 999_999), "customer_id",
                                   "history_customer_ids_in_customers", [999_999],
                                   lambda f: (~f["customer_id"].isin(pd.read_csv(ROOT / CUSTOMERS)["customer_id"])).sum()),
@@ -235,7 +237,8 @@ def test_missing_id_column_collapses_into_one_failure(project: Path) -> None:
     assert (failure.dataset, failure.column, failure.expectation) == ("customers", "customer_id", "expect_column_to_exist")
     assert "'id'" in failure.detail
     summary = json.loads((project / "reports/validation/history.json").read_text())
-    assert "skipped" in summary["cross_dataset_checks"][0]
+    checks = {check["check"]: check for check in summary["cross_dataset_checks"]}
+    assert "skipped" in checks["history_customer_ids_in_customers"]
 
 
 @pytest.mark.parametrize(
@@ -318,8 +321,8 @@ def test_suite_placeholders_expand_from_params(base_project: Path) -> None:
     columns = [s.kwargs.get("column") for s in specs if s.type == "expect_column_values_to_be_between"]
     assert columns == ["prob_a", "prob_b"]
     history = load_suite("history", params)
-    [arms] = [s.kwargs["value_set"] for s in history if s.kwargs.get("column") == "arm" and "value_set" in s.kwargs]
-    assert arms == ["a", "b"]
+    arms = [s.kwargs["value_set"] for s in history if s.kwargs.get("column") == "arm" and "value_set" in s.kwargs]
+    assert arms == [["a", "b"], ["a", "b"]]  # allowed values, and every arm present
 
 
 def test_single_segment_column_uses_plain_uniqueness(base_project: Path) -> None:
@@ -353,5 +356,37 @@ def test_validate_frame_reuses_a_session(base_project: Path) -> None:
     failures = validate_frame("true_probabilities", bad, params, Path("t.csv"), session=session)
     assert failures == [
         ValidationFailure("true_probabilities", "t.csv", "prob_dm2", "expect_column_values_to_be_between",
-                          unexpected_count=1, sample=(7.0,), detail="allowed range [0.0, 1.0]")
+                          unexpected_count=1, sample=(7.0,), detail="allowed range [0.0, 1.0]", rows=(7,))
     ]
+
+
+def test_well_formed_but_wrong_histories_stop_before_training(project: Path) -> None:
+    history = pd.read_csv(project / HISTORY)
+    pd.concat([history] * 3).to_csv(project / HISTORY, index=False)  # the export appended three times
+    with pytest.raises(DataValidationError, match="repeated .campaign, customer_id. pairs|repeated"):
+        _run(project)
+    warned = _run(project, **{"validate.duplicates.action": "warn"})  # a user who knows: warn, don't stop
+    assert warned["success"] is True
+    history.loc[history["arm"] == "dm3", "arm"] = "dm2"  # an arm nobody received
+    history.to_csv(project / HISTORY, index=False)
+    with pytest.raises(DataValidationError) as caught:
+        _run(project)
+    checks = {f.expectation for f in caught.value.failures}
+    assert {"expect_column_distinct_values_to_contain_set", "history_rows_per_arm"} <= checks
+    assert "dm3" in str(caught.value)
+
+
+def test_negative_ids_and_a_bad_cell_deep_in_a_big_file_are_named_with_their_row(project: Path) -> None:
+    _edit_csv(project, CUSTOMERS, lambda f: _set(f, [41], "customer_id", -42))
+    history = pd.read_csv(project / HISTORY)
+    history = history.astype({"converted": object})
+    history.loc[len(history) - 1, "converted"] = "maybe"  # the last row of the file
+    history.to_csv(project / HISTORY, index=False)
+    with pytest.raises(DataValidationError) as caught:
+        _run(project)
+    by_column = {(f.dataset, f.column): f for f in caught.value.failures}
+    negative = by_column[("customers", "customer_id")]
+    assert negative.sample == (-42,) and negative.rows == (42,)
+    maybe = by_column[("history", "converted")]
+    assert maybe.sample == ("maybe",) and maybe.unexpected_count == 1 and maybe.rows == (len(history),)
+    assert f"at data row(s) {len(history):,}" in str(caught.value)

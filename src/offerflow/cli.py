@@ -136,6 +136,10 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command in publish_commands.COMMANDS:
         return publish_commands.dispatch(args)
     params = load(args)
+    if args.command != "dvc-yaml":
+        from offerflow.publish.recovery import recover_publication
+
+        recover_publication(params)  # a publication killed after its commit: bring the files in line first
     if args.command == "run":
         print_summary(run_pipeline(params, args.from_stage, progress=not args.no_progress))
         return EXIT_OK
@@ -165,16 +169,39 @@ def dispatch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is now (a test's capture, a redirected stream), never to a closed one."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    @property
+    def stream(self):  # noqa: D401 - logging's attribute
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def _handler(logger: logging.Logger) -> CurrentStderr:
+    for handler in logger.handlers:
+        if isinstance(handler, CurrentStderr):
+            return handler
+    handler = CurrentStderr()
+    logger.addHandler(handler)
+    return handler
+
+
 def configure_logging(verbose: bool) -> None:
     """offerflow's own lines at INFO on stderr; third-party libraries at WARNING unless --verbose."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-    for root_handler in logging.getLogger().handlers:  # libraries that set their own loggers to INFO (GX) stay quiet
-        root_handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    own = logging.getLogger("offerflow")
+    _handler(own)
+    own.setLevel(logging.INFO)
+    own.propagate = False
+    root = logging.getLogger()
+    _handler(root).setLevel(logging.INFO if verbose else logging.WARNING)  # GX sets its loggers to INFO itself
 
 
 def main(argv: list[str] | None = None) -> int:

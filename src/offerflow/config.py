@@ -32,6 +32,7 @@ class DataConfig(_Section):
     segment_columns: tuple[str, ...] = ("age_cat", "freq_cat")
     arm_column: str = "arm"
     outcome_column: str = "converted"
+    campaign_column: str | None = None  # history column naming the campaign: a customer appears once per campaign
 
     @field_validator("segment_columns")
     @classmethod
@@ -101,10 +102,19 @@ class SimulateConfig(_Section):
     heterogeneity: HeterogeneityConfig = HeterogeneityConfig()
 
 
+class DuplicatesConfig(_Section):
+    """Exact repeats of history rows (or of customer and campaign): a file appended twice, an export gone wrong."""
+
+    action: Literal["fail", "warn"] = "fail"
+    max_share: float = Field(0.01, ge=0, le=1)  # without a campaign column: repeated rows tolerated up to this share
+
+
 class ValidateConfig(_Section):
     suites_dir: Path = Path("expectations")
     data_docs: bool = True
     max_sample_values: int = Field(10, ge=1, le=20)  # offending values shown per failure (GX keeps 20)
+    min_rows_per_arm: int = Field(50, ge=1)  # fewer history rows for an arm: its response cannot be learned
+    duplicates: DuplicatesConfig = DuplicatesConfig()
 
 
 LearnerName = Literal["s_learner", "t_learner", "x_learner", "dr_learner", "uplift_forest"]
@@ -365,6 +375,13 @@ class PublishConfig(_Section):
     @classmethod
     def _no_credentials(cls, raw: Any) -> Any:
         if isinstance(raw, dict):
+            for key in ("url_env", "secret_block"):
+                if looks_like_credential(raw.get(key)):
+                    raise ValueError(
+                        f"publish.{key} holds what looks like a database URL or password (not shown); it must hold a "
+                        f"{'variable' if key == 'url_env' else 'Prefect Secret block'} name, and the URL goes into that "
+                        f"{'environment variable' if key == 'url_env' else 'block'}, never into params.yaml"
+                    )
             found = sorted(key for key in raw if str(key).lower() in _CREDENTIAL_KEYS)
             if found:
                 raise ValueError(
@@ -373,6 +390,11 @@ class PublishConfig(_Section):
                     "Secret block named by publish.secret_block"
                 )
         return raw
+
+
+def looks_like_credential(value: Any) -> bool:
+    """A URL with a scheme or a user@host part: never to be echoed in a message."""
+    return isinstance(value, str) and ("://" in value or "@" in value)
 
 
 class ScheduleConfig(_Section):
@@ -501,8 +523,10 @@ def _format_validation_error(source: str, error: ValidationError) -> str:
             lines.append(f"  - {key}: unknown key")
         else:
             shown = item.get("input")
-            shown = "" if isinstance(shown, dict) else f" (got {shown!r})"
-            lines.append(f"  - {key}: {item['msg']}{shown}")
+            secret = looks_like_credential(shown) or key.startswith(("publish.url_env", "publish.secret_block"))
+            shown = "" if isinstance(shown, (dict, list)) or secret else f" (got {shown!r})"
+            message = item["msg"].replace("Value error, ", "")
+            lines.append(f"  - {key}: {message}{shown}")
     return "\n".join(lines)
 
 

@@ -56,7 +56,8 @@ def _prefect_dask_client():
     """The dask client of the running flow's prefect-dask DaskTaskRunner, else None.
 
     Stage tasks run inline in the flow process, so prefect_dask.get_dask_client (made for tasks running
-    on workers) finds no global client there; the runner's own client is the one to reuse.
+    on workers) finds no global client there; the runner's public `client` property returns the client of
+    the cluster the runner owns (creating it on first use), so offerflow never starts a second cluster.
     """
     try:
         from prefect.context import FlowRunContext
@@ -65,9 +66,7 @@ def _prefect_dask_client():
         return None
     flow_context = FlowRunContext.get()
     runner = getattr(flow_context, "task_runner", None)
-    if isinstance(runner, DaskTaskRunner):
-        return getattr(runner, "_client", None)
-    return None
+    return runner.client if isinstance(runner, DaskTaskRunner) else None
 
 
 @contextlib.contextmanager

@@ -41,3 +41,14 @@ def save_png(figure, target: Path | str) -> Path:
     write_with(target, lambda tmp: figure.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None}))
     plt.close(figure)
     return Path(target)
+
+
+def plot_message(text: str, target: Path | str) -> Path:
+    """A figure that says why there is no picture (the output a reader expects still exists)."""
+    import textwrap
+
+    with figure_style() as plt:
+        figure, ax = plt.subplots(figsize=(7, 2.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "\n".join(textwrap.wrap(text, 80)), ha="center", va="center", wrap=True)
+        return save_png(figure, target)

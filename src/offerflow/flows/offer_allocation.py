@@ -22,6 +22,7 @@ from offerflow.errors import exit_code_of, is_retryable
 from offerflow.flows.artifacts import publish_artifacts, report_failure
 from offerflow.flows.caching import StageInputs
 from offerflow.pipeline import phase_stages, run_stage, stage_named
+from offerflow.publish.recovery import recover_publication
 from offerflow.summary import pipeline_summary
 
 
@@ -87,6 +88,7 @@ def offer_allocation(params_file: str = "params.yaml", overrides: dict[str, Any]
     """Prepare and validate the data, learn how customers respond, decide the offers within the budget, publish."""
     params_path = str(Path(params_file).resolve())
     params = load_params(params_path, overrides=overrides)
+    recover_publication(params)  # a publication killed after its commit: bring the files in line first
     step = Step(params, params_path, overrides)
     step("prepare data")  # the example draws its history; every input passes its expectation suite
     step("learn responses")  # uplift models compared out of fold; every customer scored under every offer

@@ -141,7 +141,10 @@ def print_show(record: dict[str, Any], events: list[dict], offers: pd.DataFrame,
 def _run_command(args: argparse.Namespace, out: TextIO) -> int:
     from offerflow.cli import parse_override
 
+    from offerflow.publish.recovery import recover_publication
+
     params = load_params(args.params, overrides=dict(parse_override(item) for item in getattr(args, "overrides", [])))
+    recover_publication(params)
     target = resolve_target(params)
     with open_store(target) as store:
         if args.command == "runs":

@@ -58,7 +58,7 @@ def url_secrets(url: str) -> tuple[str, ...]:
     """The password of a URL in every spelling a driver or a log might use (raw and percent-encoded)."""
     try:
         password = make_url(url).password
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return (url,)  # unparsable: the whole string may be a secret
     if not password:
         return ()
@@ -77,7 +77,7 @@ def describe_url(url: str) -> str:
     """The URL with its password shown as ***: safe for logs, metrics and error messages."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "<unparsable database URL>"
     if "password" in parsed.query:
         parsed = parsed.update_query_dict({"password": MASK})
@@ -118,8 +118,12 @@ def normalize_postgres_url(raw: str, origin: str) -> str:
     """A psycopg 3 URL; other databases or drivers are refused (message masked)."""
     try:
         url = make_url(raw)
-    except ArgumentError:
-        raise PublishTargetError(f"{origin} does not hold a valid database URL") from None
+        url.port  # a malformed port only fails when read
+    except (ArgumentError, ValueError):
+        raise PublishTargetError(
+            f"{origin} does not hold a valid database URL (expected postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE; "
+            "the value is not shown)"
+        ) from None
     if url.get_backend_name() not in ("postgresql", "postgres"):  # postgres:// is what many hosts hand out
         raise PublishTargetError(
             f"{origin} must hold a postgresql:// URL for publish.target postgresql, got {describe_url(raw)}"

@@ -33,11 +33,43 @@ def load_probability_table(params: Params, catalog: Catalog) -> tuple[pd.DataFra
     return table, path
 
 
+def write_infeasible(params: Params, catalog: Catalog, problem, error) -> dict:
+    """The segment plan cannot meet its constraints at this budget, but publish uses the customer-level plan:
+    record why (and the frontier, which does not depend on the budget) instead of stopping the run."""
+    import pandas as pd
+
+    from offerflow.optimize.planning import frontier_report
+    from offerflow.optimize.segment_lp import PLAN_COLUMNS
+    from offerflow.schema import N_CUSTOMERS, OFFER, SEGMENT_ID
+
+    metrics = {"budget": params.optimize.budget, "feasible": False, "reason": str(error),
+               "smallest_feasible_budget": error.smallest_feasible_budget, "frontier": None, "recommended_budget": None}
+    settings = params.optimize
+    if settings.frontier.enabled:
+        frontier, metrics["frontier"] = frontier_report(problem, params)
+        write_csv(frontier, catalog.path("budget_frontier"))
+        recommendation = metrics["frontier"]["recommendation"]
+        metrics["recommended_budget"] = None if recommendation is None else recommendation["budget"]
+        if settings.figures:
+            from offerflow.optimize.plots import plot_budget_frontier
+
+            plot_budget_frontier(frontier, settings.budget, metrics["recommended_budget"], catalog.path("budget_frontier_figure"))
+    if settings.figures:
+        from offerflow.figures import plot_message
+
+        plot_message(f"No segment plan at {settings.budget:,.0f} USD:\n{str(error)[:160]}...", catalog.path("allocation_figure"))
+    columns = [SEGMENT_ID, *params.data.segment_columns, N_CUSTOMERS, OFFER, *PLAN_COLUMNS]
+    write_csv(pd.DataFrame(columns=columns), catalog.path("segment_plan"))
+    write_json(metrics, catalog.path("optimize_metrics"))
+    return metrics
+
+
 def run_optimize(params: Params) -> dict:
     """Solve the segment LP for params.yaml's budget; write plan, metrics, frontier and figures."""
     from offerflow.evaluation.truth import segment_plan_on_truth
     from offerflow.optimize.planning import budget_risk_metrics, capped_mean_budget, frontier_report, problem_for_params
     from offerflow.optimize.plots import plot_allocation_shares, plot_budget_frontier
+    from offerflow.errors import InfeasiblePlanError
     from offerflow.optimize.segment_lp import plan_problem, round_significant
 
     catalog = Catalog(params)
@@ -45,9 +77,14 @@ def run_optimize(params: Params) -> dict:
     table, source = load_probability_table(params, catalog)
     problem = problem_for_params(table, params, source)
     mean_budget = settings.budget
-    if settings.risk.cap_quantile is not None:
-        mean_budget = capped_mean_budget(problem, settings.budget, settings.risk.cap_quantile, settings.fairness)
-    result = plan_problem(problem, mean_budget, settings.fairness)
+    try:
+        if settings.risk.cap_quantile is not None:
+            mean_budget = capped_mean_budget(problem, settings.budget, settings.risk.cap_quantile, settings.fairness)
+        result = plan_problem(problem, mean_budget, settings.fairness)
+    except InfeasiblePlanError as error:
+        if params.publish.source == "segment_plan":
+            raise
+        return write_infeasible(params, catalog, problem, error)  # only the customer-level plan is published
     metrics = dict(result.metrics)
     metrics["budget"] = round_significant(settings.budget)
     metrics["probability_table"] = str(settings.probability_table)

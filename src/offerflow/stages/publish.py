@@ -181,6 +181,7 @@ def publish_metrics(record, assigned: pd.DataFrame, plan_metrics: dict[str, Any]
 
 def run_publish(params: Params) -> dict[str, Any]:
     """Publish the plan as customer assignments; returns the metrics plus status, current run and revision."""
+    from offerflow.publish import recovery
     from offerflow.publish.target import open_store, resolve_target
 
     catalog = Catalog(params)
@@ -206,17 +207,30 @@ def run_publish(params: Params) -> dict[str, Any]:
         description = f"none (dvc exp run {experiment}: experiments never publish to the target)"
         log.info("publish: experiment %s, run %s not published (assignments.csv only)", experiment, record.run_id)
     else:
-        if target.kind == "sqlite":
-            params.path(params.publish.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
-        with open_store(target) as store:
-            status = store.publish(record, assigned)
-            current = store.current_run_id()
-        description = target.description
-        log.info("publish %s: run %s (%d rows) to %s; current run %s",
-                 status, record.run_id, len(assigned), description, current)
-    write_csv(assigned.assign(run_id=record.run_id)[["run_id", *assigned.columns]], catalog.path("assignments"))
+        description, status, current = target.description, None, None
     metrics = publish_metrics(record, assigned, plan_metrics, params.arms.names, description)
     metrics["expected_incremental_conversions"] = expected_incremental(assigned, params, catalog)
-    write_json(metrics, catalog.path("publish_metrics"))
+    table = assigned.assign(run_id=record.run_id)[["run_id", *assigned.columns]]
+    files = {
+        catalog.path("assignments"): lambda path: write_csv(table, path),
+        catalog.path("publish_metrics"): lambda path: write_json(metrics, path),
+    }
+    if status is not None:  # nothing reaches the target: the files are all there is
+        for final, writer in files.items():
+            writer(final)
+    else:  # files first as pending, then the target's transaction, then the files into place
+        recovery.begin(catalog, record.run_id, files)
+        try:
+            if target.kind == "sqlite":
+                params.path(params.publish.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+            with open_store(target) as store:
+                status = store.publish(record, assigned)
+                current = store.current_run_id()
+        except BaseException:
+            recovery.discard(catalog)
+            raise
+        recovery.finish(catalog)
+        log.info("publish %s: run %s (%d rows) to %s; current run %s",
+                 status, record.run_id, len(assigned), description, current)
     return {**metrics, "status": status, "current_run_id": current, "git_revision": record.git_revision,
             "params_hash": record.params_hash}

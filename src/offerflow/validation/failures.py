@@ -57,6 +57,7 @@ class ValidationFailure:
     unexpected_count: int | None = None
     sample: tuple = field(default_factory=tuple)
     detail: str = ""
+    rows: tuple = field(default_factory=tuple)  # 1-based data rows holding the sample values (file line = row + 1)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +67,7 @@ class ValidationFailure:
             "expectation": self.expectation,
             "unexpected_count": self.unexpected_count,
             "sample": plain(list(self.sample)),
+            "rows": plain(list(self.rows)),
             "detail": self.detail,
         }
 
@@ -77,6 +79,8 @@ class ValidationFailure:
             parts.append(f"{self.unexpected_count} unexpected")
         if self.sample:
             parts.append(f"sample values {plain(list(self.sample))!r}")
+        if self.rows:
+            parts.append(f"at data row(s) {', '.join(f'{row:,}' for row in self.rows)} (file line = row + 1)")
         if self.detail:
             parts.append(self.detail)
         return "; ".join(parts)

@@ -85,17 +85,51 @@ def describe_result(
         detail = f"observed dtype {observed!r}, expected {kind} dtype"
         if integer and not sample and series.isna().any():
             detail += " (empty cells make pandas read whole numbers as float)"
+        rows = rows_of(series, sample, max_sample) if sample else ()
         return _failure(
-            dataset, path, expectation, columns, unexpected_count=count, sample=tuple(sample), detail=detail
+            dataset, path, expectation, columns, unexpected_count=count, sample=tuple(sample), detail=detail, rows=rows
         )
     detail = expected_text(expectation, kwargs)
     if columns and read_as_text(frame[columns[0]], kwargs):
-        detail += "; the column was read as text, so every value is compared as a string"
+        # one bad cell makes pandas read the whole column as text: name the cells that are not allowed numbers
+        count, sample = text_offenders(frame[columns[0]], kwargs, max_sample)
+        detail += "; the column was read as text because of these values"
     if observed is not None:
         detail = f"observed {plain(observed)!r}; {detail}" if detail else f"observed {plain(observed)!r}"
+    rows = rows_of(frame[columns[0]], sample, max_sample) if columns and len(columns) == 1 and sample else ()
     return _failure(
-        dataset, path, expectation, columns, unexpected_count=count, sample=tuple(sample), detail=detail
+        dataset, path, expectation, columns, unexpected_count=count, sample=tuple(sample), detail=detail, rows=rows
     )
+
+
+def text_offenders(series: pd.Series, kwargs: dict[str, Any], limit: int) -> tuple[int, list[Any]]:
+    """(count, distinct values) of cells that are not numbers, or numbers outside the allowed set or range."""
+    present = series[series.notna()]
+    numeric = pd.to_numeric(present, errors="coerce")
+    bad = numeric.isna()
+    if "value_set" in kwargs:
+        bad |= ~numeric.isin([v for v in kwargs["value_set"] if isinstance(v, (int, float))])
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is not None:
+        bad |= numeric < low
+    if high is not None:
+        bad |= numeric > high
+    offending = present[bad.to_numpy()]
+    distinct: list[Any] = []
+    for value in offending.tolist():
+        value = plain(value)
+        if value not in distinct:
+            distinct.append(value)
+        if len(distinct) == limit:
+            break
+    return int(len(offending)), distinct
+
+
+def rows_of(series: pd.Series, sample: list[Any], limit: int) -> tuple[int, ...]:
+    """1-based data rows of the first cells holding the sample values (so a user can find them)."""
+    wanted = {str(value) for value in sample}
+    hits = series.astype(str).isin(wanted).to_numpy().nonzero()[0][:limit]
+    return tuple(int(position) + 1 for position in hits)
 
 
 def sample_values(result: dict[str, Any], limit: int) -> list[Any]:

@@ -20,6 +20,7 @@ from offerflow.errors import InputFileError
 from offerflow.io import file_sha256, read_table
 from offerflow.validation.cross_checks import CrossCheck, history_customers_known, segments_covered
 from offerflow.validation.failures import DataValidationError, ValidationFailure, plain
+from offerflow.validation.history_checks import duplicate_rows, logged_propensities, rows_per_arm
 from offerflow.validation.suites import load_suite, suite_path
 
 __all__ = [
@@ -146,18 +147,31 @@ def _mistyped(reports: dict[str, DatasetReport], names: list[str], columns: list
     return ""
 
 
+def _history_checks(params: Params, reports: dict[str, DatasetReport], frames: dict[str, pd.DataFrame]) -> None:
+    """Campaign rules of the history alone: repeated rows, enough rows per arm."""
+    if "history" not in frames:
+        return
+    history, report = frames["history"], reports["history"]
+    report.cross_checks.append(duplicate_rows(history, params, report.source.display, params.validate_.max_sample_values))
+    report.cross_checks.append(rows_per_arm(history, params, report.source.display))
+    report.cross_checks.append(logged_propensities(history, params, report.source.display, params.validate_.max_sample_values))
+
+
 def _cross_checks(params: Params, reports: dict[str, DatasetReport], frames: dict[str, pd.DataFrame]) -> None:
     """Attach the cross-dataset checks to the dataset each one blames (needs both frames read)."""
+    _history_checks(params, reports, frames)
     limit = params.validate_.max_sample_values
     customers = frames.get("customers")
     if customers is None:
         return
     if "history" in frames:
+        history, display = frames["history"], reports["history"].source.display
         id_column = params.data.customer_id
-        check = history_customers_known(
-            frames["history"], customers, id_column, reports["history"].source.display, limit,
-            skip=_mistyped(reports, ["customers", "history"], [id_column]),
-        )
+        own_features = [c for c in (*params.train.features, *params.data.segment_columns) if c not in history.columns]
+        skip = _mistyped(reports, ["customers", "history"], [id_column])
+        if not own_features:  # the history carries its customers' features: they need not be in the customer file
+            skip = skip or "the history carries every feature and segment column itself (customers may be a new batch)"
+        check = history_customers_known(history, customers, id_column, display, limit, skip=skip)
         reports["history"].cross_checks.append(check)
     segment_columns = list(params.data.segment_columns)
     for name in ("true_probabilities", "probability_table"):

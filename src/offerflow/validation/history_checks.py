@@ -1,0 +1,91 @@
+"""Rules a campaign log must meet beyond its column types: what a well-formed but wrong file looks like.
+
+- Exact repeats: the same customer twice in one campaign (with `data.campaign_column`), or, without it,
+  more identical rows than chance allows (a file appended to itself). Failing or only warning is
+  `validate.duplicates.action`; either way the counts are reported.
+- Enough rows per arm: an arm with fewer than `validate.min_rows_per_arm` rows cannot be learned (nor
+  evaluated), so the run stops before training instead of after it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from offerflow.config import Params
+from offerflow.validation.cross_checks import CrossCheck
+from offerflow.validation.failures import ValidationFailure, plain
+
+log = logging.getLogger("offerflow.validate")
+
+
+def duplicate_rows(history: pd.DataFrame, params: Params, path: str, limit: int) -> CrossCheck:
+    """Repeated (customer, campaign) pairs, or too many identical rows when there is no campaign column."""
+    name = "history_rows_not_repeated"
+    data, settings = params.data, params.validate_.duplicates
+    keys = [data.customer_id, data.campaign_column] if data.campaign_column else list(history.columns)
+    if data.campaign_column and data.campaign_column not in history.columns:
+        failure = ValidationFailure("history", path, data.campaign_column, name, detail=(
+            f"data.campaign_column {data.campaign_column!r} is not a column of the history (columns: {list(history.columns)}); "
+            "set data.campaign_column to null when the history has none"))
+        return CrossCheck(name, "history", [failure])
+    if data.customer_id not in history.columns:
+        return CrossCheck(name, "history", skipped=f"column {data.customer_id!r} missing (reported by its suite)")
+    repeated = history.duplicated(keys, keep="first")
+    count = int(repeated.sum())
+    share = count / max(len(history), 1)
+    tolerated = 0.0 if data.campaign_column else settings.max_share
+    if count == 0 or share <= tolerated:
+        return CrossCheck(name, "history")
+    rows = tuple(int(i) + 1 for i in repeated.to_numpy().nonzero()[0][:limit])
+    what = f"({', '.join(keys)}) pairs" if data.campaign_column else "identical rows"
+    detail = f"{count:,} repeated {what} ({share:.1%} of the rows; tolerated {tolerated:.1%})"
+    sample = tuple(plain(history.loc[repeated, keys[0]].head(limit).tolist()))
+    failure = ValidationFailure("history", path, ", ".join(keys[:2]), name, unexpected_count=count, sample=sample,
+                                detail=detail, rows=rows)
+    if settings.action == "warn":
+        log.warning("%s: %s (validate.duplicates.action: warn)", path, detail)
+        return CrossCheck(name, "history", skipped=f"warned: {detail}")
+    return CrossCheck(name, "history", [failure])
+
+
+def rows_per_arm(history: pd.DataFrame, params: Params, path: str) -> CrossCheck:
+    """Every configured arm has at least validate.min_rows_per_arm rows."""
+    name = "history_rows_per_arm"
+    column, minimum = params.data.arm_column, params.validate_.min_rows_per_arm
+    if column not in history.columns:
+        return CrossCheck(name, "history", skipped=f"column {column!r} missing (reported by its suite)")
+    counts = history[column].astype(str).value_counts()
+    short = {arm: int(counts.get(arm, 0)) for arm in params.arms.names if counts.get(arm, 0) < minimum}
+    if not short:
+        return CrossCheck(name, "history")
+    failure = ValidationFailure(
+        "history", path, column, name, unexpected_count=len(short), sample=tuple(short),
+        detail=f"rows per arm {short}; each arm needs at least {minimum} (validate.min_rows_per_arm) to be learned",
+    )
+    return CrossCheck(name, "history", [failure])
+
+
+def logged_propensities(history: pd.DataFrame, params: Params, path: str, limit: int) -> CrossCheck:
+    """With train.propensity.source logged, the history's propensity column holds probabilities in (0, 1]."""
+    name = "history_logged_propensity"
+    config = params.train.propensity
+    if config.source != "logged":
+        return CrossCheck(name, "history", skipped="train.propensity.source is not logged")
+    if config.column not in history.columns:
+        failure = ValidationFailure("history", path, config.column, name,
+                                    detail=f"column missing (train.propensity.source is logged, train.propensity.column "
+                                           f"{config.column!r}); columns present: {list(history.columns)}")
+        return CrossCheck(name, "history", [failure])
+    values = pd.to_numeric(history[config.column], errors="coerce")
+    bad = ~((values > 0) & (values <= 1))
+    if not bad.any():
+        return CrossCheck(name, "history")
+    failure = ValidationFailure(
+        "history", path, config.column, name, unexpected_count=int(bad.sum()),
+        sample=tuple(plain(pd.unique(history.loc[bad, config.column])[:limit].tolist())),
+        rows=tuple(int(i) + 1 for i in bad.to_numpy().nonzero()[0][:limit]),
+        detail="a logged propensity is the probability of the arm received: in (0, 1]",
+    )
+    return CrossCheck(name, "history", [failure])
