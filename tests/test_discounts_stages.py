@@ -1,4 +1,5 @@
-"""The example files end to end through the four discount stages: ingest, fit, evaluate, optimize."""
+"""The example files end to end through the declared discount stages: ingest, fit, evaluate, optimize (with the
+publish gate) and publish, as `offerflow run --pipeline discounts` runs them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from offerflow.discounts import stages
+from conftest import copy_project, set_params
+from offerflow.catalog import Catalog
+from offerflow.config import load_params
 from offerflow.discounts.config import DiscountFileConfig, DiscountsConfig
+from offerflow.pipeline import run_stage
+from offerflow.stages import discounts as stages
 from offerflow.discounts.ingest import parse_discount_text
 from offerflow.errors import InputDataError
 
@@ -41,23 +46,51 @@ def example_config() -> DiscountsConfig:
     )
 
 
+STAGES = ("discounts_validate", "discounts_train", "discounts_evaluate", "discounts_optimize", "discounts_publish")
+
+
+def read(root: Path, name: str) -> dict:
+    return json.loads(Catalog(load_params(root / "params.yaml")).path(name).read_text())
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("discounts")
-    config = example_config()
-    results = {"validate": stages.run_discounts_validate(config, root, ROOT / "expectations")}
-    for stage in ("train", "evaluate", "optimize"):
-        results[stage] = getattr(stages, f"run_discounts_{stage}")(config, root)
-    return root, config, results
+    root = copy_project(tmp_path_factory.mktemp("discounts") / "project")
+    set_params(root, discounts__enabled=True)
+    params = load_params(root / "params.yaml")
+    results = {stage: run_stage(stage, params) for stage in STAGES}
+    results["train"] = read(root, "discounts_train_metrics")
+    results["evaluate"] = read(root, "discounts_evaluation")
+    results["optimize"] = read(root, "discounts_policy")
+    results["validate"] = results["discounts_validate"]
+    return root, params.discounts, results
+
+
+class Paths:
+    """The discount outputs by the names the tests use."""
+
+    NAMES = {"validation": "discounts_validation", "observational": "discounts_observational",
+             "randomized": "discounts_randomized", "train_metrics": "discounts_train_metrics",
+             "effects": "discount_effects", "evaluation_metrics": "discounts_evaluation",
+             "gain_plot": "discounts_gain_plot", "elasticity_plot": "discounts_elasticity_plot",
+             "plan": "discount_plan", "policy_metrics": "discounts_policy", "curves_figure": "discounts_curves_figure",
+             "policy_figure": "discounts_policy_figure", "scatter_figure": "discounts_scatter_figure",
+             "effects_figure": "discounts_effects_figure"}
+
+    def __init__(self, root: Path):
+        self.catalog = Catalog(load_params(root / "params.yaml"))
+
+    def __getattr__(self, name: str) -> Path:
+        return self.catalog.path(self.NAMES[name])
 
 
 def test_validate_parses_both_messy_files(run):
     root, _, results = run
     assert results["validate"] == {"observational": 15000, "randomized": 5000}
-    report = json.loads(stages.DiscountPaths(root).validation.read_text())
+    report = json.loads(Paths(root).validation.read_text())
     assert report["observational"]["rows"] == 15000 and len(report["observational"]["sha256"]) == 64
     assert report["pre_treatment_checked"] == ["age", "gender", "cust_state", "tenure"]
-    observational = pd.read_parquet(stages.DiscountPaths(root).observational)
+    observational = pd.read_parquet(Paths(root).observational)
     assert observational["discount"].dtype == float and set(observational["cust_state"]) <= set(
         example_config().encodings["cust_state"].categories
     )
@@ -79,7 +112,7 @@ def test_debiasing_flips_the_sign_and_agrees_with_the_randomized_test(run):
 
 def test_evaluation_curves_tables_and_figures(run):
     root, _, results = run
-    paths = stages.DiscountPaths(root)
+    paths = Paths(root)
     areas = results["evaluate"]["areas"]
     for name in (
         "gain_model_vs_random",
@@ -97,7 +130,7 @@ def test_evaluation_curves_tables_and_figures(run):
 
 def test_optimize_writes_a_plan_and_honest_estimates(run):
     root, config, results = run
-    plan = pd.read_parquet(stages.DiscountPaths(root).plan)
+    plan = pd.read_parquet(Paths(root).plan)
     assert len(plan) == 5000 and plan["customer_id"].tolist() == list(range(5000))
     assert set(plan["discount"]) <= set(config.policy.levels)
     assert (plan["offer"] == "discount_" + plan["discount"].map("{:g}".format)).all()
@@ -114,14 +147,13 @@ def test_optimize_writes_a_plan_and_honest_estimates(run):
 
 
 def test_stages_are_deterministic(run, tmp_path):
-    first, config, _ = run
-    paths_a, paths_b = stages.DiscountPaths(first), stages.DiscountPaths(tmp_path)
-    for name in ("observational", "randomized", "validation"):
-        target = getattr(paths_b, name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(getattr(paths_a, name), target)
-    for stage in ("train", "evaluate", "optimize"):
-        getattr(stages, f"run_discounts_{stage}")(config, tmp_path)
+    first, _, _ = run
+    second = copy_project(tmp_path / "again")
+    set_params(second, discounts__enabled=True)
+    params = load_params(second / "params.yaml")
+    for stage in STAGES[:-1]:
+        run_stage(stage, params)
+    paths_a, paths_b = Paths(first), Paths(second)
     for name in (
         "train_metrics",
         "effects",
@@ -136,6 +168,23 @@ def test_stages_are_deterministic(run, tmp_path):
         "effects_figure",
     ):
         assert getattr(paths_a, name).read_bytes() == getattr(paths_b, name).read_bytes(), name
+
+
+def test_the_gate_decides_and_the_chosen_discounts_are_published(run):
+    root, _, results = run
+    gate = results["optimize"]["gate"]
+    assert gate["candidate"] == "personalized" and gate["estimator"] == "dr"
+    # on these files the personalized plan is not provably better than no discount (+3 USD, interval over 0)
+    assert gate["candidate_published"] is False and gate["published"] == "no_discount"
+    assert gate["ci_low"] < 0 < gate["ci_high"]
+    published = read(root, "discounts_publish_metrics")
+    assert published["published"] == "no discount" and published["offer_counts"] == {"discount_0": 5000}
+    import sqlite3
+
+    with sqlite3.connect(root / "data/published/offerflow.sqlite") as connection:
+        current = connection.execute("SELECT run_id FROM discounts_current_run").fetchone()[0]
+        rows = connection.execute("SELECT count(*) FROM discounts_assignments WHERE run_id = ?", (current,)).fetchone()[0]
+    assert current == published["run_id"] and rows == 5000
 
 
 def test_a_malformed_cell_in_the_real_file_is_named_with_its_row():

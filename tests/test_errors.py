@@ -84,7 +84,7 @@ def test_flow_retries_only_what_a_retry_can_fix(project, monkeypatch, error, att
     from prefect import flow
 
     from conftest import set_params
-    from offerflow.flows.offer_allocation import stage_task
+    from offerflow.flows.steps import stage_task
 
     set_params(project, orchestration__retries=2, orchestration__retry_delay_seconds=0)
     calls = failing_simulate(monkeypatch, error)

@@ -177,6 +177,7 @@ def test_publish_writes_database_csv_and_metrics(project):
     for frame in (stored, view):
         frame["customer_id"] = frame["customer_id"].astype("int64")
     stored = stored.sort_values("customer_id").reset_index(drop=True)
+    assert stored.pop("expected_value").isna().all()  # coupon plans carry probabilities, not a separate value
     pd.testing.assert_frame_equal(stored, csv.drop(columns="run_id"), check_dtype=False, rtol=1e-12)
     view = view.sort_values("customer_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(view[csv.columns], csv, check_dtype=False, rtol=1e-12)

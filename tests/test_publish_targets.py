@@ -31,6 +31,7 @@ def test_files_target_writes_each_run_once_and_moves_the_pointer_atomically(tmp_
     parquet = pd.read_parquet(folder / "assignments.parquet")
     per_run_csv = pd.read_csv(folder / "assignments.csv", dtype={"customer_id": str})
     for frame in (parquet, per_run_csv):
+        assert frame.pop("expected_value").isna().all()
         got = frame.sort_values("customer_id").reset_index(drop=True)
         pd.testing.assert_frame_equal(got, csv.sort_values("customer_id").reset_index(drop=True), check_dtype=False, rtol=1e-9)
     assert parquet["predicted_probability"].tolist() == per_run_csv["predicted_probability"].tolist()  # CSV keeps full precision

@@ -19,6 +19,9 @@ INPUTS: dict[str, str] = {
     "true_probabilities": "data.true_probabilities",
     "given_probability_table": "optimize.probability_table",
     "suites": "validate.suites_dir",
+    "discounts_observational_file": "discounts.observational.path",
+    "discounts_randomized_file": "discounts.randomized.path",
+    "user_journey_log": "journey.log.path",
 }
 
 # Generated files: catalog name -> path relative to the project root.
@@ -50,6 +53,37 @@ GENERATED: dict[str, str] = {
     "assignments": "data/published/assignments.csv",
     "publish_metrics": "reports/publish_metrics.json",
     "stamps_dir": "reports/lineage",
+    # personalized discounts
+    "discounts_validation": "reports/validation/discounts.json",
+    "discounts_observational": "data/processed/discounts_observational.parquet",
+    "discounts_randomized": "data/processed/discounts_randomized.parquet",
+    "discount_model": "models/discount_effect.joblib",
+    "discount_effects": "data/processed/discount_effects.parquet",
+    "discounts_train_metrics": "reports/discounts_train_metrics.json",
+    "discounts_evaluation": "reports/discounts_evaluation.json",
+    "discounts_elasticity_plot": "reports/plots/discounts_cumulative_elasticity.csv",
+    "discounts_gain_plot": "reports/plots/discounts_cumulative_gain.csv",
+    "discounts_scatter_figure": "reports/figures/discounts_profit_vs_discount.png",
+    "discounts_effects_figure": "reports/figures/discounts_effect_distribution.png",
+    "discounts_curves_figure": "reports/figures/discounts_curves.png",
+    "discount_plan": "data/processed/discount_plan.parquet",
+    "discounts_policy": "reports/discounts_policy.json",
+    "discounts_policy_figure": "reports/figures/discounts_policy_values.png",
+    "discounts_assignments": "data/published/discount_assignments.csv",
+    "discounts_publish_metrics": "reports/discounts_publish_metrics.json",
+    # customer journeys
+    "simulated_journey_log": "data/raw/journey_log.csv",
+    "journey_validation": "reports/validation/journey_log.json",
+    "journey_models": "models/journey_models.joblib",
+    "journey_train_metrics": "reports/journey_train_metrics.json",
+    "journey_evaluation_table": "reports/journey_evaluation.csv",
+    "journey_metrics": "reports/journey_metrics.json",
+    "journey_action_shares": "reports/plots/journey_action_shares.csv",
+    "journey_values_figure": "reports/figures/journey_policy_values.png",
+    "journey_actions_figure": "reports/figures/journey_action_shares.png",
+    "journey_next_actions": "data/processed/journey_next_actions.parquet",
+    "journey_assignments": "data/published/journey_assignments.csv",
+    "journey_publish_metrics": "reports/journey_publish_metrics.json",
 }
 
 
@@ -70,7 +104,7 @@ class Catalog:
 
     def __getattr__(self, name: str) -> Path:
         """`catalog.segment_plan` is `catalog.path("segment_plan")`: generated files read as attributes."""
-        if name in GENERATED or name in ("history", "probability_table"):
+        if name in GENERATED or name in ("history", "probability_table", "journey_log"):
             return self.path(name)
         raise AttributeError(f"{type(self).__name__} has no file {name!r}")
 
@@ -83,6 +117,8 @@ class Catalog:
         if name == "probability_table":
             learned = self.params.optimize.probability_table == "learned"
             return self.relative("segment_probabilities" if learned else "given_probability_table")
+        if name == "journey_log":
+            return self.relative("simulated_journey_log" if self.params.journey.testbed is not None else "user_journey_log")
         if name in GENERATED:
             return GENERATED[name]
         if name not in INPUTS:
@@ -106,6 +142,8 @@ class Catalog:
 
     def dvc_path(self, name: str) -> str:
         """The path as dvc.yaml writes it: `${key}` for inputs (DVC reads params.yaml), literal otherwise."""
+        if name == "journey_log":
+            return self.dvc_path("simulated_journey_log" if self.params.journey.testbed is not None else "user_journey_log")
         if name == "history":
             return self.dvc_path("simulated_history" if self.params.simulate.enabled else "user_history")
         if name == "probability_table":
@@ -123,4 +161,6 @@ class Catalog:
             return not self.params.simulate.enabled
         if name == "probability_table":
             return self.params.optimize.probability_table != "learned"
+        if name == "journey_log":
+            return self.params.journey.testbed is None
         return name in INPUTS

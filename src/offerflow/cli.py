@@ -60,7 +60,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from offerflow import __version__
-    from offerflow.pipeline import STAGE_NAMES, STAGES
+    from offerflow.pipeline import PIPELINES, STAGE_NAMES, STAGES
 
     parser = argparse.ArgumentParser(prog="offerflow", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"offerflow {__version__}")
@@ -74,9 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(run)
     run.add_argument("--from-stage", choices=STAGE_NAMES, default=None, help="start at this stage (earlier outputs must be current)")
+    run.add_argument("--pipeline", choices=PIPELINES, default=None, help="only this pipeline's stages (default: every enabled one)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in CI logs)")
     flow = commands.add_parser("flow", help="run the pipeline as the Prefect flow (ephemeral Prefect, no server needed)")
     _common(flow)
+    flow.add_argument("--pipeline", choices=PIPELINES, default="offers", help="which flow (default: offers, the coupon plan)")
     serve = commands.add_parser(
         "serve",
         help="serve the flow as a scheduled Prefect deployment (needs PREFECT_API_URL of a running server)",
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(serve)
     serve.add_argument("--no-schedule", action="store_true", help="serve without the cron schedule (runs on demand)")
+    serve.add_argument("--pipeline", choices=PIPELINES, default="offers", help="which flow to serve (default: offers)")
     dvc_yaml = commands.add_parser(
         "dvc-yaml",
         help="write dvc.yaml from the pipeline declaration and params.yaml",
@@ -114,20 +117,20 @@ def print_summary(summary: dict) -> None:
     print("\n".join(summary_lines(summary)))
 
 
-def run_pipeline(params, from_stage: str | None = None, progress: bool = True) -> dict:
+def run_pipeline(params, from_stage: str | None = None, progress: bool = True, pipeline: str | None = None) -> dict:
     from tqdm import tqdm
 
     from offerflow.pipeline import enabled_stages, run_stage
     from offerflow.summary import pipeline_summary
 
-    stages = enabled_stages(params, from_stage)
+    stages = enabled_stages(params, from_stage, pipeline)
     bar = tqdm(stages, desc="offerflow", unit="stage", disable=not progress, file=sys.stderr)
     for stage in bar:
         bar.set_postfix_str(stage.name)
         started = time.perf_counter()
         metrics = run_stage(stage.name, params)
         log.info("%s done in %.1fs: %s", stage.name, time.perf_counter() - started, json.dumps(metrics, default=str)[:500])
-    return pipeline_summary(params)
+    return pipeline_summary(params, [stage.pipeline for stage in stages])
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -141,17 +144,19 @@ def dispatch(args: argparse.Namespace) -> int:
 
         recover_publication(params)  # a publication killed after its commit: bring the files in line first
     if args.command == "run":
-        print_summary(run_pipeline(params, args.from_stage, progress=not args.no_progress))
+        print_summary(run_pipeline(params, args.from_stage, progress=not args.no_progress, pipeline=args.pipeline))
         return EXIT_OK
     if args.command == "flow":
         from offerflow.flows.offer_allocation import run_offer_allocation
+        from offerflow.summary import pipeline_summary
 
-        print_summary(run_offer_allocation(params_file=str(args.params), overrides=overrides_of(args) or None))
+        run_offer_allocation(params_file=str(args.params), overrides=overrides_of(args) or None, pipeline=args.pipeline)
+        print_summary(pipeline_summary(params, [args.pipeline]))
         return EXIT_OK
     if args.command == "serve":
         from offerflow.flows.deployments import serve_flow
 
-        serve_flow(params, args.params, overrides_of(args), schedule=not args.no_schedule)
+        serve_flow(params, args.params, overrides_of(args), schedule=not args.no_schedule, pipeline=args.pipeline)
         return EXIT_OK
     if args.command == "dvc-yaml":
         from offerflow.dvcyaml import check_dvc_yaml, write_dvc_yaml

@@ -16,12 +16,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from offerflow.errors import ConfigError
+from offerflow.sections import Section
+from offerflow.discounts.config import DiscountsConfig  # noqa: E402 - scenario sections, defined beside their code
+from offerflow.journey.config import JourneyConfig
 
 __all__ = ["ConfigError", "Params", "load_params"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+_Section = Section  # every section below; scenario packages import offerflow.sections.Section
 
 
 class DataConfig(_Section):
@@ -408,7 +410,13 @@ class OrchestrationConfig(_Section):
     task_timeout_seconds: float = Field(1800.0, gt=0)
     dvc_commit: bool = True
     deployment_name: str = "weekly"
-    schedule: ScheduleConfig = ScheduleConfig()
+    schedule: ScheduleConfig = ScheduleConfig()  # the coupon plan's flow
+    scenario_schedules: dict[Literal["discounts", "journey"], ScheduleConfig] = Field(
+        default_factory=lambda: {
+            "discounts": ScheduleConfig(cron="0 7 1 * *"),  # monthly
+            "journey": ScheduleConfig(cron="0 5 * * *"),  # daily: next actions move with the journeys
+        }
+    )
     task_runner: Literal["thread", "dask"] = "thread"
     dask_address: str | None = None  # an existing dask.distributed scheduler; None: a LocalCluster
     dask_workers: int = Field(2, ge=1)
@@ -427,6 +435,8 @@ class Params(_Section):
     allocate: AllocateConfig = AllocateConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     publish: PublishConfig = PublishConfig()
+    discounts: DiscountsConfig = DiscountsConfig()
+    journey: JourneyConfig = JourneyConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
     root: Path = Field(Path("."), exclude=True)
 
@@ -597,6 +607,11 @@ def _check_input_files(params: Params, source: Path) -> None:
         required["data.history"] = params.data.history
     if params.optimize.probability_table != "learned":
         required["optimize.probability_table"] = params.optimize.probability_table
+    if params.discounts.enabled:
+        required["discounts.observational.path"] = params.discounts.observational.path
+        required["discounts.randomized.path"] = params.discounts.randomized.path
+    if params.journey.enabled and params.journey.log.path is not None:
+        required["journey.log.path"] = params.journey.log.path
     for key, relative in required.items():
         if not params.path(relative).exists():
             raise ConfigError(f"{source}: {key}: file not found: {params.path(relative)}")

@@ -58,6 +58,7 @@ class Stage:
     code: tuple[str, ...]  # offerflow modules it runs, relative to the package (besides CORE_CODE)
     phase: str  # the business step it belongs to (PHASES): the Prefect flow runs phase by phase
     enabled: Condition = always
+    pipeline: str = "offers"  # offers (coupons within a budget) | discounts | journey: one Prefect flow each
     extra_params: Callable[[Params], tuple[str, ...]] = field(default=lambda _: ())
     extra_code: Callable[[Params], tuple[str, ...]] = field(default=lambda _: ())
 
@@ -71,7 +72,8 @@ class Stage:
         return [out for out in (*self.outputs, Output(stamp_name(self.name))) if out.when(params)]
 
     def code_for(self, params: Params) -> tuple[str, ...]:
-        return (*CORE_CODE, f"stages/{self.name}.py", *self.code, *self.extra_code(params))
+        runner = f"stages/{self.name if self.pipeline == 'offers' else self.pipeline}.py"
+        return (*CORE_CODE, runner, *self.code, *self.extra_code(params))
 
 
 PHASES = ("prepare data", "learn responses", "decide offers", "check against simple rules", "publish")
@@ -260,6 +262,137 @@ STAGES: tuple[Stage, ...] = (
     ),
 )
 
+def discounts_on(params: Params) -> bool:
+    return params.discounts.enabled
+
+
+def journey_on(params: Params) -> bool:
+    return params.journey.enabled
+
+
+def discount_figures(params: Params) -> bool:
+    return params.discounts.enabled and params.discounts.evaluation.figures
+
+
+STAGES += (
+    Stage(
+        name="discounts_validate", phase="prepare data", pipeline="discounts", enabled=discounts_on,
+        does="read and validate the discount files",
+        help="parse both discount files per params.yaml (delimiter, currency, codes), GX suites, pre-discount features",
+        runner=stages.run_discounts_validate,
+        params=("discounts", "validate.suites_dir"),
+        inputs=(Input("discounts_observational_file"), Input("discounts_randomized_file"), Input("suites")),
+        outputs=(Output("discounts_validation", "report"), Output("discounts_observational"), Output("discounts_randomized")),
+        code=("discounts", "validation"),
+    ),
+    Stage(
+        name="discounts_train", phase="learn responses", pipeline="discounts", enabled=discounts_on,
+        does="learn the discount's effect on profit",
+        help="debiased effect of a discount dollar on profit (econml double ML), per customer and on average",
+        runner=stages.run_discounts_train,
+        params=("discounts",),
+        inputs=(Input("discounts_observational"), Input("discounts_randomized")),
+        outputs=(Output("discount_model"), Output("discount_effects"), Output("discounts_train_metrics", "metric")),
+        code=("discounts",),
+    ),
+    Stage(
+        name="discounts_evaluate", phase="learn responses", pipeline="discounts", enabled=discounts_on,
+        does="check the effect ranking on the randomized test",
+        help="elasticity and gain curves of the model's ranking vs random and the rule, on the randomized file",
+        runner=stages.run_discounts_evaluate,
+        params=("discounts",),
+        inputs=(Input("discounts_randomized"), Input("discounts_observational"), Input("discount_effects"),
+                Input("discounts_train_metrics")),
+        outputs=(
+            Output("discounts_evaluation", "metric"),
+            Output("discounts_elasticity_plot", "plot", plot={"x": "population_share"}),
+            Output("discounts_gain_plot", "plot", plot={"x": "population_share"}),
+            Output("discounts_scatter_figure", "figure", discount_figures),
+            Output("discounts_effects_figure", "figure", discount_figures),
+            Output("discounts_curves_figure", "figure", discount_figures),
+        ),
+        code=("discounts",),
+    ),
+    Stage(
+        name="discounts_optimize", phase="decide offers", pipeline="discounts", enabled=discounts_on,
+        does="choose a discount per customer",
+        help="a discount level per customer within the budget; every policy valued on the randomized file; the gate",
+        runner=stages.run_discounts_optimize,
+        params=("discounts", "evaluate.gate"),
+        inputs=(Input("discounts_randomized"), Input("discount_model")),
+        outputs=(Output("discount_plan"), Output("discounts_policy", "metric"),
+                 Output("discounts_policy_figure", "figure", discount_figures)),
+        code=("discounts", "evaluation", "optimize/customer_allocation.py"),
+    ),
+    Stage(
+        name="discounts_publish", phase="publish", pipeline="discounts", enabled=discounts_on,
+        does="publish the discounts",
+        help="publish the discount per customer the gate chose (tables discounts_*)",
+        runner=stages.run_discounts_publish,
+        params=("discounts", "publish"),
+        inputs=(Input("discount_plan"), Input("discounts_policy")),
+        outputs=(Output("discounts_assignments"), Output("discounts_publish_metrics", "metric")),
+        code=("publish", "stages/scenario_publish.py"),
+    ),
+    Stage(
+        name="journey_simulate", phase="prepare data", pipeline="journey",
+        enabled=lambda p: p.journey.enabled and p.journey.testbed is not None,
+        does="simulate customer journeys",
+        help="the journey testbed's log under the behaviour policy (example only)",
+        runner=stages.run_journey_simulate,
+        params=("journey",),
+        inputs=(),
+        outputs=(Output("simulated_journey_log"),),
+        code=("journey",),
+    ),
+    Stage(
+        name="journey_validate", phase="prepare data", pipeline="journey", enabled=journey_on,
+        does="validate the journey log",
+        help="the journey log against expectations/journey_log.json, then its campaign structure",
+        runner=stages.run_journey_validate,
+        params=("journey", "validate"),
+        inputs=(Input("journey_log"), Input("suites")),
+        outputs=(Output("journey_validation", "report"),),
+        code=("journey", "validation"),
+    ),
+    Stage(
+        name="journey_train", phase="learn responses", pipeline="journey", enabled=journey_on,
+        does="learn sequential policies",
+        help="fitted Q iteration, look-alike baselines and the one-step optimizer, tuned to the budget",
+        runner=stages.run_journey_train,
+        params=("journey",),
+        inputs=(Input("journey_log"), Input(stamp_name("journey_validate"))),
+        outputs=(Output("journey_models"), Output("journey_train_metrics", "metric")),
+        code=("journey", "optimize/customer_allocation.py"),
+    ),
+    Stage(
+        name="journey_evaluate", phase="check against simple rules", pipeline="journey", enabled=journey_on,
+        does="check the journey policy against simple rules",
+        help="off-policy estimates on held-out customers (and the testbed's truth); the publish gate",
+        runner=stages.run_journey_evaluate,
+        params=("journey", "evaluate.gate"),
+        inputs=(Input("journey_log"), Input("journey_models")),
+        outputs=(
+            Output("journey_evaluation_table", "report"),
+            Output("journey_metrics", "metric"),
+            Output("journey_action_shares", "plot", plot={"x": "step", "y": "share"}),
+            Output("journey_values_figure", "figure"),
+            Output("journey_actions_figure", "figure"),
+        ),
+        code=("journey", "evaluation"),
+    ),
+    Stage(
+        name="journey_publish", phase="publish", pipeline="journey", enabled=journey_on,
+        does="publish the next actions",
+        help="publish every customer's next action under the policy the gate chose (tables journey_*)",
+        runner=stages.run_journey_publish,
+        params=("journey", "publish"),
+        inputs=(Input("journey_log"), Input("journey_models"), Input("journey_metrics")),
+        outputs=(Output("journey_next_actions"), Output("journey_assignments"), Output("journey_publish_metrics", "metric")),
+        code=("journey", "publish", "stages/scenario_publish.py"),
+    ),
+)
+PIPELINES = ("offers", "discounts", "journey")
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
 
@@ -270,20 +403,21 @@ def stage_named(name: str) -> Stage:
     raise KeyError(f"no stage {name!r}; stages: {list(STAGE_NAMES)}")
 
 
-def enabled_stages(params: Params, from_stage: str | None = None) -> list[Stage]:
-    """The stages this params file runs, in order, optionally starting at `from_stage`."""
-    chosen = [stage for stage in STAGES if stage.enabled(params)]
+def enabled_stages(params: Params, from_stage: str | None = None, pipeline: str | None = None) -> list[Stage]:
+    """The stages this params file runs, in order (of one pipeline, when named), optionally from `from_stage`."""
+    chosen = [stage for stage in STAGES if stage.enabled(params) and pipeline in (None, stage.pipeline)]
     if from_stage is not None:
-        start = STAGE_NAMES.index(stage_named(from_stage).name)
-        chosen = [stage for stage in chosen if STAGE_NAMES.index(stage.name) >= start]
+        start = stage_named(from_stage)
+        order = [stage.name for stage in STAGES]
+        chosen = [stage for stage in chosen if stage.pipeline != start.pipeline or order.index(stage.name) >= order.index(start.name)]
     return chosen
 
 
-def phase_stages(params: Params, phase: str) -> list[Stage]:
-    """The enabled stages of one business step, in order."""
+def phase_stages(params: Params, phase: str, pipeline: str = "offers") -> list[Stage]:
+    """The enabled stages of one business step of one pipeline, in order."""
     if phase not in PHASES:
         raise KeyError(f"no phase {phase!r}; phases: {list(PHASES)}")
-    return [stage for stage in enabled_stages(params) if stage.phase == phase]
+    return [stage for stage in enabled_stages(params, pipeline=pipeline) if stage.phase == phase]
 
 
 def run_stage(name: str, params: Params) -> dict:

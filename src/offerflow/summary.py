@@ -14,7 +14,16 @@ def _read(catalog: Catalog, name: str) -> dict:
     return read_json(path) if path.is_file() else {}
 
 
-def pipeline_summary(params: Params) -> dict:
+def pipeline_summary(params: Params, pipelines: list[str] | None = None) -> dict:
+    """The summary of the pipelines that ran (default: the coupon plan), as one dict."""
+    ran = list(dict.fromkeys(pipelines or ["offers"]))
+    summary = offers_summary(params) if "offers" in ran else {}
+    if any(name != "offers" for name in ran):
+        summary["scenarios"] = [scenario_summary(params, name) for name in ran if name != "offers"]
+    return summary
+
+
+def offers_summary(params: Params) -> dict:
     catalog = Catalog(params)
     optimize, publish, gate = _read(catalog, "optimize_metrics"), _read(catalog, "publish_metrics"), _read(catalog, "policy_evaluation")
     plan = optimize if params.publish.source == "segment_plan" else _read(catalog, "allocate_metrics")
@@ -49,6 +58,13 @@ def _number(value: Any) -> str:
 
 
 def summary_lines(summary: dict) -> list[str]:
+    lines = offers_lines(summary) if "budget" in summary else []
+    for scenario in summary.get("scenarios", []):
+        lines += [f"offerflow {scenario['scenario']}", *scenario["lines"]]
+    return lines
+
+
+def offers_lines(summary: dict) -> list[str]:
     plan = "segment LP" if summary.get("plan_source") == "segment_plan" else "customer-level allocation"
     lines = [
         "offerflow summary",
@@ -74,3 +90,20 @@ def summary_lines(summary: dict) -> list[str]:
     else:
         lines.append("  nothing was published")
     return lines
+
+
+def scenario_summary(params: Params, scenario: str) -> dict:
+    """A scenario run's verdict and publication in a few lines (CLI and Prefect markdown)."""
+    catalog = Catalog(params)
+    verdict_name = "discounts_policy" if scenario == "discounts" else "journey_metrics"
+    published_name = f"{scenario}_publish_metrics" if scenario == "journey" else "discounts_publish_metrics"
+    verdict = read_json(catalog.path(verdict_name)) if catalog.path(verdict_name).is_file() else {}
+    published = read_json(catalog.path(published_name)) if catalog.path(published_name).is_file() else {}
+    gate = verdict.get("gate", {})
+    rows = [("Publish gate", gate.get("reason", "n/a")), ("Published policy", gate.get("published", "n/a")),
+            ("Run id", published.get("run_id", "n/a")), ("Offers", published.get("offer_counts", {})),
+            ("Expected value", published.get("expected_value")), ("Expected cost", published.get("expected_cost")),
+            ("Published to", published.get("target"))]
+    markdown = "\n".join([f"# offerflow {scenario}", "", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+    return {"scenario": scenario, "gate": gate.get("reason"), "published": gate.get("published"),
+            "run_id": published.get("run_id"), "markdown": markdown, "lines": [f"  {k}: {v}" for k, v in rows]}

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from offerflow.config import _Section
+from offerflow.sections import Section as _Section
 
 EXAMPLE_STATES = (
     "SP",
@@ -167,6 +167,7 @@ class PolicyConfig(_Section):
 class DiscountsConfig(_Section):
     """Personalized discounts from an observational history, checked on a randomized test."""
 
+    enabled: bool = False  # the discount stages and the discount-policy flow
     observational: DiscountFileConfig = DiscountFileConfig(
         path=Path("data/external/discounts/non_rand_discount.csv"),
         delimiter=";",

@@ -322,6 +322,31 @@ def estimate_contrasts(
     return _estimate(contrasts, clusters, log.n_rows, settings)
 
 
+def estimate_means(
+    terms: Mapping[str, np.ndarray],
+    ranges: Mapping[str, tuple[float, float]],
+    estimator: str,
+    settings: BoundSettings = BoundSettings(),
+    clusters: np.ndarray | None = None,
+) -> dict[str, PolicyEstimate]:
+    """Estimates from per-unit terms computed elsewhere (e.g. a sequential doubly robust estimator's terms per
+    customer, or their paired differences): the same intervals and lower bounds as the one-step estimators.
+
+    `ranges` gives each term's known [low, high] for the Bernstein bound ((-inf, inf) when none is known:
+    the bound is then -inf and only the normal and bootstrap bounds are informative).
+    """
+    n_rows = len(next(iter(terms.values())))
+    grouped = _Clusters(*bounds.cluster_codes(clusters, n_rows))
+    contrasts = {}
+    for name, values in terms.items():
+        values = np.asarray(values, dtype=float)
+        low, high = ranges.get(name, (-np.inf, np.inf))
+        bernstein = (lambda confidence: -np.inf) if not (np.isfinite(low) and np.isfinite(high)) else None
+        contrast = _mean_contrast(values, low, high, grouped)
+        contrasts[estimator, name] = contrast if bernstein is None else _Contrast(contrast.numerators, contrast.denominators, contrast.signs, bernstein)
+    return _estimate(contrasts, grouped, n_rows, settings)[estimator]
+
+
 def _estimate(contrasts: dict[tuple[str, str], _Contrast], clusters: _Clusters, n_rows: int, settings: BoundSettings) -> dict[str, dict[str, PolicyEstimate]]:
     """Point estimates, delta-method standard errors, bounds; one bootstrap over the stacked cluster totals."""
     columns: list[np.ndarray] = [np.ones(n_rows)]  # column 0: row counts, the denominator of plain means

@@ -8,6 +8,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 
 from offerflow.catalog import Catalog
 from offerflow.config import Params
+from offerflow.summary import scenario_summary  # noqa: F401 - the flows' scenario artifacts
 
 
 def report_failure(stage: str, error: BaseException, exit_code: int) -> None:
@@ -62,3 +63,4 @@ def publish_artifacts(params: Params, summary: dict) -> None:
         create_link_artifact(docs.resolve().as_uri(), link_text="validation Data Docs", key="offer-allocation-validation")
     for figure in sorted((params.root / "reports/figures").glob("*.png")):
         create_link_artifact(figure.resolve().as_uri(), link_text=figure.stem, key=f"figure-{figure.stem.replace('_', '-')}")
+

@@ -1,86 +1,22 @@
-"""The offer-allocation flow: the business process, one Prefect task per declared stage.
+"""The offer-allocation flow: coupons within a budget, as the business process it automates.
 
-The flow body reads as the process it automates: prepare the data, learn how customers respond,
-decide the offers, publish. Each step runs the stages the declaration (offerflow.pipeline) puts in it,
-as tasks named for what they do, retried only for faults a retry can fix, and cached by the files,
-params keys and code they read. After the last stage the flow runs `dvc commit` (when the project is a
-DVC repo) so the outputs it wrote are recorded in dvc.lock and `dvc status` stays clean.
+The flow body reads as that process: prepare the data, learn how customers respond, decide the offers,
+check them against simple rules, publish. Each step runs the stages the declaration (offerflow.pipeline)
+puts in it (offerflow.flows.steps).
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow
 
-from offerflow.catalog import Catalog
 from offerflow.config import Params, load_params
-from offerflow.errors import exit_code_of, is_retryable
-from offerflow.flows.artifacts import publish_artifacts, report_failure
-from offerflow.flows.caching import StageInputs
-from offerflow.pipeline import phase_stages, run_stage, stage_named
+from offerflow.flows.artifacts import publish_artifacts
+from offerflow.flows.steps import Step, keep_dvc_in_step
 from offerflow.publish.recovery import recover_publication
 from offerflow.summary import pipeline_summary
-
-
-def retry_only_transient(task_, task_run, state) -> bool:
-    """Bad data, bad params or an infeasible budget fail the same way every time: don't retry them."""
-    return is_retryable(state.result(raise_on_failure=False))
-
-
-@task(cache_policy=StageInputs(), persist_result=True, retry_condition_fn=retry_only_transient)
-def stage_task(stage: str, params_file: str, overrides: dict[str, Any] | None = None) -> dict:
-    """Run one declared stage; its metrics dict is the task result."""
-    logger = get_run_logger()
-    params = load_params(params_file, overrides=overrides)
-    try:
-        metrics = run_stage(stage, params)
-    except Exception as error:
-        if not is_retryable(error):
-            report_failure(stage, error, exit_code_of(error))
-        raise
-    logger.info("%s finished: %s", stage, str(metrics)[:500])
-    return metrics
-
-
-def outputs_present(stage: str, params: Params) -> bool:
-    """A cached result is only valid while the files the stage wrote are still there."""
-    catalog = Catalog(params)
-    return all(catalog.path(out.name).exists() for out in stage_named(stage).outputs_for(params))
-
-
-class Step:
-    """Runs the stages of one business step as configured tasks (retries, timeout, cache refresh)."""
-
-    def __init__(self, params: Params, params_file: str, overrides: dict[str, Any] | None):
-        self.params, self.params_file, self.overrides = params, params_file, overrides
-
-    def __call__(self, phase: str) -> list[dict]:
-        config = self.params.orchestration
-        results = []
-        for stage in phase_stages(self.params, phase):
-            configured = stage_task.with_options(
-                name=stage.does,
-                task_run_name=stage.does,
-                retries=config.retries,
-                retry_delay_seconds=config.retry_delay_seconds,
-                timeout_seconds=config.task_timeout_seconds,
-                refresh_cache=not outputs_present(stage.name, self.params),
-            )
-            results.append(configured(stage.name, self.params_file, self.overrides))
-        return results
-
-
-def dvc_commit(root: Path) -> None:
-    """Record the flow's outputs in dvc.lock so `dvc status` is clean after a flow run."""
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", "commit", "--force", "--quiet"], cwd=root, capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"dvc commit failed in {root}: {result.stderr.strip()}")
 
 
 @flow(name="offer-allocation", log_prints=True)
@@ -95,8 +31,7 @@ def offer_allocation(params_file: str = "params.yaml", overrides: dict[str, Any]
     step("decide offers")  # the segment plan and the exact customer-level allocation within the budget
     step("check against simple rules")  # held-out history: does the plan beat simple rules at the same spend?
     step("publish")  # one offer per customer, with lineage, to the database and files
-    if params.orchestration.dvc_commit and (params.root / ".dvc").is_dir() and not overrides:
-        dvc_commit(params.root)
+    keep_dvc_in_step(params, overrides)
     summary = pipeline_summary(params)
     publish_artifacts(params, summary)
     return summary
@@ -117,12 +52,26 @@ def task_runner_for(params: Params):
     )
 
 
-def configured_flow(params: Params):
-    """The flow with the task runner params.yaml asks for."""
+def flow_of(pipeline: str):
+    """The Prefect flow that runs one pipeline of the declaration."""
+    if pipeline == "offers":
+        return offer_allocation
+    if pipeline == "discounts":
+        from offerflow.flows.discount_policy import discount_policy
+
+        return discount_policy
+    from offerflow.flows.customer_journeys import customer_journeys
+
+    return customer_journeys
+
+
+def configured_flow(params: Params, pipeline: str = "offers"):
+    """The pipeline's flow with the task runner params.yaml asks for."""
     runner = task_runner_for(params)
-    return offer_allocation if runner is None else offer_allocation.with_options(task_runner=runner)
+    chosen = flow_of(pipeline)
+    return chosen if runner is None else chosen.with_options(task_runner=runner)
 
 
-def run_offer_allocation(params_file: str = "params.yaml", overrides: dict[str, Any] | None = None) -> dict:
+def run_offer_allocation(params_file: str = "params.yaml", overrides: dict[str, Any] | None = None, pipeline: str = "offers") -> dict:
     params = load_params(params_file, overrides=overrides)
-    return configured_flow(params)(params_file=params_file, overrides=overrides)
+    return configured_flow(params, pipeline)(params_file=params_file, overrides=overrides)

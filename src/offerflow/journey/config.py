@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from offerflow.config import _Section
+from offerflow.sections import Section as _Section
 
 TESTBED_FEATURES = ("age", "income", "tenure_months", "activity")
 
@@ -93,7 +93,7 @@ class BehaviourConfig(_Section):
 class JourneyLogConfig(_Section):
     """Where the journey log lives and what its columns are called (one row per customer and step)."""
 
-    path: Path = Path("data/raw/journey_log.csv")
+    path: Path | None = None  # your journey log; null with a testbed (the simulator writes data/raw/journey_log.csv)
     customer_id: str = "customer_id"
     step: str = "step"
     action: str = "action"
@@ -168,6 +168,7 @@ class JourneyEvaluationConfig(_Section):
 class JourneyConfig(_Section):
     """The whole `journey` section of params.yaml."""
 
+    enabled: bool = False  # the journey stages and the customer-journeys flow
     seed: int = 20261124
     horizon: int = Field(20, ge=2)  # steps per campaign
     campaign_every: int = Field(5, ge=1)  # a decision at steps 0, campaign_every, 2 x campaign_every, ...
@@ -192,6 +193,11 @@ class JourneyConfig(_Section):
             raise ValueError(
                 f"behaviour.rule_offer {self.behaviour.rule_offer!r} is not one of the offers {list(self.offers)}"
             )
+        if self.testbed is not None and self.log.path is not None:
+            raise ValueError("log.path is set while a testbed simulates the log: set log.path: null, or testbed: null "
+                             "to learn from your own log")
+        if self.testbed is None and self.log.path is None:
+            raise ValueError("testbed is null: log.path must name your journey log")
         if self.testbed is not None:
             self._check_testbed(self.testbed)
         elif self.budget.spend_source == "simulation":

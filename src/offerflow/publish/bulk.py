@@ -49,11 +49,19 @@ def assignment_rows(run_id: str, frame: pd.DataFrame) -> pa.Table:
             "customer_id": ids,
             "segment_id": pa.array(frame["segment_id"].to_numpy(dtype="int64")),
             "offer": _as_text(frame["offer"]),
-            "predicted_probability": pa.array(frame["predicted_probability"].to_numpy(dtype="float64")),
+            "predicted_probability": _doubles(frame, "predicted_probability"),
             "expected_cost": pa.array(frame["expected_cost"].to_numpy(dtype="float64")),
+            "expected_value": _doubles(frame, "expected_value"),
         }
     )
     return table.take(pc.sort_indices(ids))
+
+
+def _doubles(frame: pd.DataFrame, column: str) -> pa.Array:
+    """A float column with NaN (or an absent column) stored as NULL."""
+    if column not in frame.columns:
+        return pa.nulls(len(frame), type=pa.float64())
+    return pa.array(frame[column].to_numpy(dtype="float64"), type=pa.float64(), from_pandas=True)
 
 
 def _csv_slices(rows: pa.Table) -> Iterator[pa.Buffer]:
@@ -81,8 +89,11 @@ def copy_postgres(connection: Connection, table: Table, rows: pa.Table) -> int:
 
 def _python_rows(rows: pa.Table) -> list[tuple[Any, ...]]:
     """Row tuples for the driver, via numpy (Arrow's to_pylist builds a scalar object per value: 10x slower)."""
-    columns = (rows.column(name).to_numpy(zero_copy_only=False).tolist() for name in ASSIGNMENT_FIELDS)
-    return list(zip(*columns))
+    def values(name: str) -> list:
+        column = rows.column(name)
+        return column.to_pylist() if column.null_count else column.to_numpy(zero_copy_only=False).tolist()
+
+    return list(zip(*(values(name) for name in ASSIGNMENT_FIELDS)))
 
 
 def insert_sqlite(connection: Connection, table: Table, rows: pa.Table) -> int:

@@ -186,7 +186,8 @@ class FileStore:
 
     def read_assignments(self, run_id: str) -> pd.DataFrame:
         if self.run(run_id) is None:
-            return pd.DataFrame(columns=["customer_id", "segment_id", "offer", "predicted_probability", "expected_cost"])
+            return pd.DataFrame(columns=["customer_id", "segment_id", "offer", "predicted_probability", "expected_cost",
+                                         "expected_value"])
         return pd.read_parquet(self.runs_dir / run_id / "assignments.parquet")
 
     def assignment_count(self, run_id: str | None = None) -> int:

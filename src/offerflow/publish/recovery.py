@@ -23,20 +23,25 @@ JOURNAL = ".publish_journal.json"
 PENDING = ".pending"
 
 
-def journal_path(catalog: Catalog) -> Path:
-    return catalog.path("assignments").parent / JOURNAL
+def journal_name(scenario: str | None = None) -> str:
+    """The journal of the coupon plan's publication, or of a scenario's (discounts, journey)."""
+    return JOURNAL if scenario is None else f".{scenario}{JOURNAL}"
+
+
+def journal_path(catalog: Catalog, journal: str = JOURNAL) -> Path:
+    return catalog.path("assignments").parent / journal
 
 
 def pending_path(final: Path) -> Path:
     return final.with_name(f".{final.name}{PENDING}")
 
 
-def begin(catalog: Catalog, run_id: str, files: dict[Path, Callable[[Path], None]]) -> None:
+def begin(catalog: Catalog, run_id: str, files: dict[Path, Callable[[Path], None]], journal: str = JOURNAL) -> None:
     """Write each file beside its final name, then the journal naming them (fsynced before the commit)."""
     for final, writer in files.items():
         final.parent.mkdir(parents=True, exist_ok=True)
         writer(pending_path(final))
-    journal = journal_path(catalog)
+    journal = journal_path(catalog, journal)
     journal.parent.mkdir(parents=True, exist_ok=True)
     payload = {"run_id": run_id, "files": sorted(str(final.relative_to(catalog.root)) for final in files)}
     tmp = journal.with_name(journal.name + ".tmp")
@@ -47,9 +52,9 @@ def begin(catalog: Catalog, run_id: str, files: dict[Path, Callable[[Path], None
     os.replace(tmp, journal)
 
 
-def finish(catalog: Catalog) -> None:
+def finish(catalog: Catalog, journal: str = JOURNAL) -> None:
     """Move the pending files into place and drop the journal (after the target committed)."""
-    journal = journal_path(catalog)
+    journal = journal_path(catalog, journal)
     if not journal.is_file():
         return
     for relative in json.loads(journal.read_text())["files"]:
@@ -59,9 +64,9 @@ def finish(catalog: Catalog) -> None:
     journal.unlink()
 
 
-def discard(catalog: Catalog) -> None:
+def discard(catalog: Catalog, journal: str = JOURNAL) -> None:
     """Drop pending files and the journal (the target did not commit)."""
-    journal = journal_path(catalog)
+    journal = journal_path(catalog, journal)
     if not journal.is_file():
         return
     for relative in json.loads(journal.read_text())["files"]:
@@ -86,23 +91,34 @@ def remove_stale_temporaries(catalog: Catalog) -> list[Path]:
 
 
 def recover_publication(params: Params) -> str | None:
-    """Bring the files view in line with the target after a killed publication; says what it did (or None)."""
+    """Bring the files views in line with the target after a killed publication; says what it did (or None)."""
     catalog = Catalog(params)
-    journal = journal_path(catalog)
+    actions = [action for scenario in (None, "discounts", "journey") if (action := _recover(params, catalog, scenario))]
+    removed = remove_stale_temporaries(catalog)
+    if removed:
+        actions.append(f"removed {len(removed)} stale temporary file(s)")
+    for action in actions:
+        log.warning("publish recovery: %s", action)
+    return "; ".join(actions) or None
+
+
+def _recover(params: Params, catalog: Catalog, scenario: str | None) -> str | None:
+    journal = journal_path(catalog, journal_name(scenario))
     if not journal.is_file():
-        removed = remove_stale_temporaries(catalog)
-        return f"removed {len(removed)} stale temporary file(s)" if removed else None
+        return None
     from offerflow.publish.target import open_store, resolve_target
 
     run_id = json.loads(journal.read_text())["run_id"]
-    with open_store(resolve_target(params)) as store:
+    if scenario is None:
+        target = resolve_target(params)
+    else:
+        from offerflow.stages.scenario_publish import scenario_target
+
+        target = scenario_target(params, scenario)
+    with open_store(target) as store:
         committed = store.exists() and store.current_run_id() == run_id
     if committed:
-        finish(catalog)
-        action = f"finished the files of run {run_id}, which the target had committed before a crash"
-    else:
-        discard(catalog)
-        action = f"discarded the files of run {run_id}, which the target never committed"
-    removed = remove_stale_temporaries(catalog)
-    log.warning("publish recovery: %s; removed %d temporary file(s)", action, len(removed))
-    return action
+        finish(catalog, journal_name(scenario))
+        return f"finished the files of run {run_id}, which the target had committed before a crash"
+    discard(catalog, journal_name(scenario))
+    return f"discarded the files of run {run_id}, which the target never committed"

@@ -41,13 +41,13 @@ from sqlalchemy.engine import Connection
 
 from offerflow.publish.lineage import StoreError
 
-SCHEMA_VERSION = 2  # 2: runs.settings (budget, objective, learner, constraints, gate)
+SCHEMA_VERSION = 2  # 2: runs.settings (budget, objective, learner, constraints, gate), assignments.expected_value
 POINTER_SLOT = 1
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 MAX_PREFIX_LENGTH = 40
 MAX_SCHEMA_LENGTH = 63
 VIEW = "current_assignments"
-ASSIGNMENT_FIELDS = ("run_id", "customer_id", "segment_id", "offer", "predicted_probability", "expected_cost")
+ASSIGNMENT_FIELDS = ("run_id", "customer_id", "segment_id", "offer", "predicted_probability", "expected_cost", "expected_value")
 
 
 def check_identifier(value: str, key: str, max_length: int, allow_empty: bool = False) -> str:
@@ -122,8 +122,9 @@ def build_tables(schema: str | None = None, prefix: str = "") -> Tables:
         Column("customer_id", _key(255), nullable=False),
         Column("segment_id", BigInteger, nullable=False),
         Column("offer", String(64), nullable=False),
-        Column("predicted_probability", Double, nullable=False),
+        Column("predicted_probability", Double),  # a conversion probability: null where the offer has none
         Column("expected_cost", Double, nullable=False),
+        Column("expected_value", Double),  # the objective's value of the offer (discount profit, journey value)
         PrimaryKeyConstraint("run_id", "customer_id", name=f"{prefix}assignments_pkey"),
         sqlite_with_rowid=False,
         **options,
@@ -222,6 +223,10 @@ def migrate(connection: Connection, tables: Tables) -> str:
         _adopt_foundation_layout(connection, tables)
     if adopted or version == 1:
         connection.exec_driver_sql(f"ALTER TABLE {quoted_table(connection, tables.runs)} ADD COLUMN settings TEXT")
+        assignments = quoted_table(connection, tables.assignments)
+        connection.exec_driver_sql(f"ALTER TABLE {assignments} ADD COLUMN expected_value DOUBLE PRECISION")
+        if connection.dialect.name == "sqlite":  # SQLite cannot replace a view: drop it, it is recreated below
+            connection.exec_driver_sql(f"DROP VIEW IF EXISTS {qualified(connection, tables, tables.view_name)}")
     tables.metadata.create_all(connection, checkfirst=True)
     if connection.execute(select(tables.current_run.c.slot)).first() is None:
         connection.execute(insert(tables.current_run).values(slot=POINTER_SLOT, run_id=None))

@@ -309,9 +309,10 @@ class SqlStore:
     def read_assignments(self, run_id: str) -> pd.DataFrame:
         """A run's assignments ordered by customer id (stored as text)."""
         a = self.tables.assignments
-        query = select(a.c.customer_id, a.c.segment_id, a.c.offer, a.c.predicted_probability, a.c.expected_cost)
+        query = select(a.c.customer_id, a.c.segment_id, a.c.offer, a.c.predicted_probability, a.c.expected_cost,
+                       a.c.expected_value)
         query = query.where(a.c.run_id == run_id).order_by(a.c.customer_id)
-        columns = ["customer_id", "segment_id", "offer", "predicted_probability", "expected_cost"]
+        columns = ["customer_id", "segment_id", "offer", "predicted_probability", "expected_cost", "expected_value"]
         return self._read(lambda c: pd.DataFrame(c.execute(query).all(), columns=columns), pd.DataFrame(columns=columns))
 
     def read_current_view(self) -> pd.DataFrame:

@@ -28,6 +28,7 @@ SUITE_FILES = {
     "history": "history.json",
     "true_probabilities": "probability_table.json",
     "probability_table": "probability_table.json",
+    "journey_log": "journey_log.json",
 }
 
 INTEGER_DTYPES = [
@@ -53,7 +54,10 @@ class ExpectationSpec:
 
 def suite_variables(params: Params) -> dict[str, Any]:
     """The placeholder values a suite may use, all taken from params.yaml."""
+    from offerflow.journey.journey_log import journey_suite_variables
+
     return {
+        **journey_suite_variables(params.journey),
         "customer_id": params.data.customer_id,
         "arm_column": params.data.arm_column,
         "outcome_column": params.data.outcome_column,
