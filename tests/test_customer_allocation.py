@@ -80,7 +80,7 @@ def test_slack_budget_takes_every_improving_offer_and_hull_drops_dominated_offer
     assert allocation.gap == 0 and allocation.threshold == 0
     hull = build_partition(value, cost)
     # customer 0: 0.1/2 = 0.05 then 0.2/6 = 0.033 (concave); customer 1: dm3 is dominated by dm2
-    assert hull.step_to[0].tolist() == [1, 2] and hull.step_to[1].tolist() == [1, -1]
+    assert hull.step_to[:, 0].tolist() == [1, 2] and hull.step_to[:, 1].tolist() == [1, -1]
 
 
 def test_hand_solved_budget_split():
