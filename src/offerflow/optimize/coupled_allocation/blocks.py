@@ -79,19 +79,27 @@ def free_count(block: Block) -> int:
     return len(block.value) if block.free is None else int(block.free.sum())
 
 
-def sample_block(block: Block, stride: int) -> tuple[np.ndarray, np.ndarray]:
+def sample_block(block: Block, stride: int, objective: str = "value") -> tuple[np.ndarray, np.ndarray]:
     """Every stride-th customer by global row number, if free: a deterministic sample for the anchor LP."""
     rows = np.arange((-block.start) % stride, len(block.value), stride)
     if block.free is not None:
         rows = rows[block.free[rows]]
-    return block.value[rows], block.cost[rows]
+    return objective_of(block, objective)[rows], block.cost[rows]
 
 
-def anchor_block(block: Block, budget_price: float, offer_prices: np.ndarray, margin_limit: float) -> dict:
+def objective_of(block: Block, objective: str) -> np.ndarray:
+    """What the LP maximizes per customer and offer: the value, or minus the cost (the cheapest plan)."""
+    return block.value if objective == "value" else -block.cost
+
+
+def anchor_block(block: Block, budget_price: float, offer_prices: np.ndarray, margin_limit: float,
+                 objective: str = "value") -> dict:
     """At the anchor multipliers: each free customer's best offer (kept fixed unless it joins the working
     set), the customers near a tie (margin <= limit) who form the working set, and the fixed sums."""
+    value = objective_of(block, objective)
+    block = Block(value, block.cost, block.free, block.start)
     scores = score(block.value, block.cost, block.free, budget_price, offer_prices)
-    working = np.flatnonzero(scores.margin <= margin_limit)  # excluded customers have an infinite margin
+    working = np.flatnonzero((scores.margin <= margin_limit) & (scores.margin < np.inf))  # excluded: margin inf
     return {
         "fixed_offer": scores.best_offer,
         "working": working,
@@ -105,9 +113,10 @@ def anchor_block(block: Block, budget_price: float, offer_prices: np.ndarray, ma
 
 
 def check_block(block: Block, fixed_offer: np.ndarray, working: np.ndarray, budget_price: float,
-                offer_prices: np.ndarray, tolerance: float) -> dict:
+                offer_prices: np.ndarray, tolerance: float, objective: str = "value") -> dict:
     """Customers outside the working set whose fixed offer is no longer best at these multipliers (they
     must join), and this block's part of the dual function."""
+    block = Block(objective_of(block, objective), block.cost, block.free, block.start)
     scores = score(block.value, block.cost, block.free, budget_price, offer_prices,
                    np.maximum(fixed_offer, 0).astype(np.int8))
     late = scores.fixed_gap > tolerance

@@ -22,13 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from offerflow.distributed import partition_bounds
-from offerflow.optimize.coupled_allocation.blocks import (
-    anchor_block,
-    check_block,
-    make_block,
-    sample_block,
-    score,
-)
+from offerflow.optimize.coupled_allocation.blocks import anchor_block, check_block, make_block, sample_block, score
 from offerflow.optimize.coupled_allocation.master import Prices, Solved, WorkingSetModel
 from offerflow.optimize.customer_allocation import ThreadedExecutor
 
@@ -40,8 +34,12 @@ TRACE = False
 
 
 class LPInfeasible(Exception):
-    """The LP over all free customers has no solution (only the budget can cause it: counts are checked
-    before)."""
+    """The LP over all free customers has no solution: the budget is below `cheapest`, the cost of the
+    cheapest plan of the free customers that meets the count rows (those are checked before)."""
+
+    def __init__(self, cheapest: float) -> None:
+        super().__init__(f"the budget is below the cheapest plan ({cheapest!r})")
+        self.cheapest = cheapest
 
 
 @dataclass(frozen=True)
@@ -87,6 +85,7 @@ class Relaxation:
     fixed_value: float
     tolerance: float
     rounds: int = 0
+    objective: str = "value"
     history: list = field(default_factory=list)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray, float | None]:
@@ -96,29 +95,35 @@ class Relaxation:
         return self.rows.lower - used, self.rows.upper - used, budget
 
 
-def solve_relaxation(blocks, mapper, rows: Rows, free: int, partition_rows: int, direct_max: int = DIRECT_MAX) -> Relaxation:
-    """The exact LP optimum over the free customers of `blocks` (see the module docstring)."""
+def solve_relaxation(blocks, mapper, rows: Rows, free: int, partition_rows: int, direct_max: int = DIRECT_MAX,
+                     objective: str = "value") -> Relaxation:
+    """The exact LP optimum over the free customers of `blocks` (see the module docstring). `objective`
+    "cheapest" maximizes minus the cost instead of the value (rows.budget must then be None)."""
     k = rows.matrix.shape[1]
     if free <= direct_max:
         anchor, limit = Prices(0.0, np.zeros(len(rows.lower))), math.inf
     else:
-        anchor, limit = _anchor_from_sample(blocks, mapper, rows, free, partition_rows, direct_max)
-    state = _anchor_pass(blocks, mapper, rows, anchor, limit, k)
+        anchor, limit = _anchor_from_sample(blocks, mapper, rows, free, partition_rows, direct_max, objective)
+    state = _anchor_pass(blocks, mapper, rows, anchor, limit, k, objective=objective)
+    widened, cheapest = 0, None
     while state.rounds < MAX_ROUNDS:
         state.rounds += 1
         lower, upper, budget = state.bounds()
         state.model = WorkingSetModel(state.value, state.cost, rows.matrix, lower, upper, budget,
                                       candidates=state.candidates, reference=state.reference)
         solved = state.model.solve()
-        if solved.status == "infeasible":
-            if math.isinf(limit):
-                raise LPInfeasible("the LP over all customers is infeasible")
-            limit = _wider(limit)
-            state = _anchor_pass(blocks, mapper, rows, anchor, limit, k, rounds=state.rounds)
+        if solved.status == "infeasible":  # the fixed customers spend too much, or the budget is too small
+            if cheapest is None and rows.budget is not None:
+                cheapest = cheapest_plan(blocks, mapper, rows, free, partition_rows, direct_max)
+            if math.isinf(limit) or (rows.budget is not None and rows.budget < cheapest):
+                raise LPInfeasible(cheapest if cheapest is not None else math.nan)
+            widened += 1
+            limit = limit * 8 if widened < 3 and limit > 0 else math.inf
+            state = _anchor_pass(blocks, mapper, rows, anchor, limit, k, rounds=state.rounds, objective=objective)
             continue
         if solved.status != "optimal":
             raise RuntimeError(f"HiGHS could not solve the working-set LP: {solved.status}")
-        late, dual = _check(blocks, mapper, state, solved.prices)
+        late, dual = _check(blocks, mapper, state, solved.prices, objective)
         missed = _missed_candidates(state, solved.prices)
         state.prices, state.x = solved.prices, solved.x
         state.primal = solved.objective + state.fixed_value
@@ -154,12 +159,18 @@ def resolve(blocks, mapper, state: Relaxation, budget: float) -> Solved:
                                       reference=state.reference)
 
 
-def _anchor_from_sample(blocks, mapper, rows: Rows, free: int, partition_rows: int, direct_max: int):
+def cheapest_plan(blocks, mapper, rows: Rows, free: int, partition_rows: int, direct_max: int) -> float:
+    """Cost of the cheapest plan of the free customers that meets the count rows (an LP, solved the same way)."""
+    unbudgeted = Rows(rows.matrix, rows.lower, rows.upper, None)
+    return -solve_relaxation(blocks, mapper, unbudgeted, free, partition_rows, direct_max, objective="cheapest").primal
+
+
+def _anchor_from_sample(blocks, mapper, rows: Rows, free: int, partition_rows: int, direct_max: int, objective: str):
     """Multipliers of the LP on every SAMPLE_SHARE-th customer (bounds scaled to the sample), and the
     margin below which a customer joins the working set (a quantile of the sample's margins)."""
     total = sum(len(b) for b in mapper(_rows_of, blocks))
     stride = max(2, total // max(direct_max, free // SAMPLE_SHARE))
-    drawn = mapper(sample_block, blocks, [stride] * len(blocks))
+    drawn = mapper(sample_block, blocks, [stride] * len(blocks), [objective] * len(blocks))
     value = np.concatenate([d[0] for d in drawn])
     cost = np.concatenate([d[1] for d in drawn])
     share = len(value) / free
@@ -168,11 +179,8 @@ def _anchor_from_sample(blocks, mapper, rows: Rows, free: int, partition_rows: i
     scaled = rows.scaled(share)
     try:
         sub = solve_relaxation(sample, local.map, scaled, len(value), partition_rows, direct_max)
-    except LPInfeasible:  # the sample's cheapest plan misses the scaled budget: anchor just above it
-        cheapest = solve_relaxation([make_block(-cost, cost, None, 0)], local.map,
-                                    Rows(rows.matrix, scaled.lower, scaled.upper, None), len(value), partition_rows,
-                                    direct_max)
-        lowest = -cheapest.primal
+    except LPInfeasible as infeasible:  # the sample's cheapest plan misses the scaled budget: anchor just above it
+        lowest = infeasible.cheapest
         scaled = Rows(rows.matrix, scaled.lower, scaled.upper, lowest + 1e-6 * max(1.0, abs(lowest)))
         sub = solve_relaxation(sample, local.map, scaled, len(value), partition_rows, direct_max)
     margins = score(value, cost, None, sub.prices.budget, sub.prices.offer_prices(rows.matrix)).margin
@@ -187,18 +195,15 @@ def working_target(free: int, coupled: int) -> int:
     return int(min(free, 2_000 + 4 * coupled * math.sqrt(free)))
 
 
-def _wider(limit: float) -> float:
-    return math.inf if limit > 1e300 else (limit * 8 if limit > 0 else 1e-12)
-
-
 def _rows_of(block) -> np.ndarray:
     return np.empty(len(block.value))  # only its length travels back
 
 
-def _anchor_pass(blocks, mapper, rows: Rows, anchor: Prices, limit: float, k: int, rounds: int = 0) -> Relaxation:
+def _anchor_pass(blocks, mapper, rows: Rows, anchor: Prices, limit: float, k: int, rounds: int = 0,
+                 objective: str = "value") -> Relaxation:
     offer_prices = anchor.offer_prices(rows.matrix)
     n = len(blocks)
-    results = mapper(anchor_block, blocks, [anchor.budget] * n, [offer_prices] * n, [limit] * n)
+    results = mapper(anchor_block, blocks, [anchor.budget] * n, [offer_prices] * n, [limit] * n, [objective] * n)
     scale = max(r["scale"] for r in results) + max(r["cost_scale"] for r in results)
     value = np.concatenate([r["value"] for r in results]).reshape(-1, k)
     cost = np.concatenate([r["cost"] for r in results]).reshape(-1, k)
@@ -220,15 +225,16 @@ def _anchor_pass(blocks, mapper, rows: Rows, anchor: Prices, limit: float, k: in
         fixed_value=float(sum(r["fixed_value"] for r in results)),
         tolerance=CHECK_TOLERANCE * (1.0 + scale),
         rounds=rounds,
+        objective=objective,
     )
 
 
-def _check(blocks, mapper, state: Relaxation, prices: Prices) -> tuple[list[dict], float]:
+def _check(blocks, mapper, state: Relaxation, prices: Prices, objective: str = "value") -> tuple[list[dict], float]:
     n = len(blocks)
     offer_prices = prices.offer_prices(state.rows.matrix)
     tolerance = state.tolerance * (1.0 + prices.budget + float(np.abs(offer_prices).max(initial=0.0)))
     late = mapper(check_block, blocks, state.fixed_offer, state.members, [prices.budget] * n, [offer_prices] * n,
-                  [tolerance] * n)
+                  [tolerance] * n, [state.objective] * n)
     return late, state.rows.dual_constant(prices) + float(sum(r["dual"] for r in late))
 
 

@@ -20,6 +20,7 @@ from offerflow.optimize.coupled_allocation.relaxation import (
     DIRECT_MAX,
     LPInfeasible,
     Rows,
+    cheapest_plan,
     resolve,
     solve_relaxation,
 )
@@ -66,28 +67,19 @@ def allocate_with_constraints(
     bounds = partition_bounds(n, partition_rows)
     free = ~excluded
 
-    def blocks_of(values):
-        return executor.build(make_block, [values[a:b] for a, b in bounds], [cost[a:b] for a, b in bounds],
-                              [free[a:b] for a, b in bounds], [a for a, _ in bounds])
-
-    blocks = blocks_of(value)
+    blocks = executor.build(make_block, [value[a:b] for a, b in bounds], [cost[a:b] for a, b in bounds],
+                            [free[a:b] for a, b in bounds], [a for a, _ in bounds])
     fixed = executor.map(excluded_sums, blocks, [problem.control] * len(blocks))
     excluded_cost, excluded_value = sum(f["cost"] for f in fixed), sum(f["value"] for f in fixed)
     rows = Rows(problem.matrix, problem.free_lower, problem.free_upper,
                 None if limit is None else limit - excluded_cost)
 
-    def cheapest_plan() -> float:
-        negated = solve_relaxation(blocks_of(-cost), executor.map,
-                                   Rows(rows.matrix, rows.lower, rows.upper, None), problem.free, partition_rows,
-                                   direct_max)
-        return excluded_cost - negated.primal
-
     try:
-        if rows.budget is not None and rows.budget < 0:
-            raise LPInfeasible("the excluded customers alone overspend")
+        if rows.budget is not None and rows.budget < 0:  # the excluded customers alone overspend
+            raise LPInfeasible(cheapest_plan(blocks, executor.map, rows, problem.free, partition_rows, direct_max))
         state = solve_relaxation(blocks, executor.map, rows, problem.free, partition_rows, direct_max)
-    except LPInfeasible:
-        raise _budget_error(limit, cheapest_plan(), problem) from None
+    except LPInfeasible as infeasible:
+        raise _budget_error(limit, excluded_cost + infeasible.cheapest, problem) from None
     result = _integer_plan(blocks, executor.map, state, limit, problem)
     offer, objective, spent, counts = result
     report = _report(problem, rows, state, counts, limit, spent)
