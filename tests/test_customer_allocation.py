@@ -15,6 +15,8 @@ from offerflow.optimize.customer_allocation import (
     CustomerBudgetInfeasible,
     allocate_customers,
     build_partition,
+    hull_by_wrapping,
+    hull_of_three,
 )
 
 COUPON = np.array([0.0, 10.0, 20.0])
@@ -224,3 +226,20 @@ def test_excluded_customers_keep_the_control_offer_and_match_highs():
     reference = solve_constrained_with_highs(value, cost, budget, excluded=excluded, control=0)
     assert allocation.dual_bound == pytest.approx(reference.getInfo().objective_function_value, rel=1e-9)
     assert allocation.expected_cost <= budget
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_closed_form_hull_of_three_offers_equals_gift_wrapping(seed):
+    value, cost, _ = tie_heavy_instance(seed)
+    if value.shape[1] < 3:
+        return
+    value, cost = value[:, :3], cost[:, :3]
+    allowed = np.random.default_rng(seed).random(value.shape) < 0.8
+    allowed[:, 0] = True
+    for mask in (None, allowed):
+        cols_c = [cost[:, j] if mask is None else np.where(mask[:, j], cost[:, j], np.inf) for j in range(3)]
+        cols_v = [value[:, j] if mask is None else np.where(mask[:, j], value[:, j], -np.inf) for j in range(3)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            closed, wrapped = hull_of_three(cols_c, cols_v), hull_by_wrapping(cols_c, cols_v)
+        for a, b in zip(closed, wrapped):
+            np.testing.assert_array_equal(a, b)

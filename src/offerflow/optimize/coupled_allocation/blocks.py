@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from offerflow.optimize.customer_allocation import compiled
 
 
 @dataclass
@@ -24,55 +23,39 @@ def make_block(value: np.ndarray, cost: np.ndarray, free: np.ndarray | None, sta
     return Block(value, cost, None if free is None or free.all() else np.asarray(free, bool), start)
 
 
-def score_rows(value, cost, free, budget_price, offer_prices, fixed, best_offer, margin, best_score,
-               fixed_gap) -> None:  # pragma: no cover
-    """Per free customer at the given multipliers: the offer of highest score v - lambda c - p_d, how far
-    the runner-up is behind (margin), the best score, and how far the `fixed` offer is behind the best.
-    Excluded customers get offer -1, infinite margin and score 0. Compiled by numba (one pass)."""
-    n, k = value.shape
-    restrict = free.shape[0] == n
-    has_fixed = fixed.shape[0] == n
-    for i in range(n):
-        if restrict and not free[i]:
-            best_offer[i] = -1
-            margin[i] = np.inf
-            best_score[i] = 0.0
-            fixed_gap[i] = 0.0
-            continue
-        top, second, pick = -np.inf, -np.inf, -1
-        for d in range(k):
-            score = value[i, d] - budget_price * cost[i, d] - offer_prices[d]
-            if score > top:
-                second, top, pick = top, score, d
-            elif score > second:
-                second = score
-        best_offer[i] = pick
-        margin[i] = top - second
-        best_score[i] = top
-        if has_fixed:
-            f = fixed[i]
-            fixed_gap[i] = top - (value[i, f] - budget_price * cost[i, f] - offer_prices[f])
-        else:
-            fixed_gap[i] = 0.0
-
-
 @dataclass
 class Scores:
     best_offer: np.ndarray  # int8, -1 for excluded
-    margin: np.ndarray
-    best_score: np.ndarray
-    fixed_gap: np.ndarray
+    margin: np.ndarray  # best score minus runner-up (inf for excluded)
+    best_score: np.ndarray  # 0 for excluded
+    fixed_gap: np.ndarray  # best score minus the fixed offer's (0 without fixed offers)
 
 
 def score(value, cost, free, budget_price: float, offer_prices: np.ndarray, fixed: np.ndarray | None = None) -> Scores:
-    n = len(value)
-    out = Scores(np.empty(n, np.int8), np.empty(n), np.empty(n), np.empty(n))
-    compiled(score_rows)(
-        value, cost, np.empty(0, bool) if free is None else free, float(budget_price),
-        np.ascontiguousarray(offer_prices, float), np.empty(0, np.int8) if fixed is None else fixed,
-        out.best_offer, out.margin, out.best_score, out.fixed_gap,
-    )
-    return out
+    """Per free customer at the given multipliers: the offer of highest score v - lambda c - p_d (first on
+    ties), how far the runner-up is behind, the best score, and how far the `fixed` offer is behind it.
+    Column by column (K is small)."""
+    n, k = value.shape
+    columns = [value[:, d] - budget_price * cost[:, d] - offer_prices[d] if budget_price
+               else value[:, d] - offer_prices[d] for d in range(k)]
+    top, second = columns[0].copy(), np.full(n, -np.inf)
+    pick = np.zeros(n, np.int8)
+    for d in range(1, k):
+        better = columns[d] > top
+        np.copyto(second, np.where(better, top, np.maximum(second, columns[d])))
+        np.copyto(top, columns[d], where=better)
+        pick[better] = d
+    gap = np.zeros(n)
+    if fixed is not None:
+        at_fixed = columns[0].copy()
+        for d in range(1, k):
+            np.copyto(at_fixed, columns[d], where=fixed == d)
+        gap = top - at_fixed
+    margin = top - second
+    if free is not None:
+        out = ~free
+        pick[out], margin[out], top[out], gap[out] = -1, np.inf, 0.0, 0.0
+    return Scores(pick, margin, top, gap)
 
 
 def free_count(block: Block) -> int:
@@ -117,8 +100,7 @@ def check_block(block: Block, fixed_offer: np.ndarray, working: np.ndarray, budg
     """Customers outside the working set whose fixed offer is no longer best at these multipliers (they
     must join), and this block's part of the dual function."""
     block = Block(objective_of(block, objective), block.cost, block.free, block.start)
-    scores = score(block.value, block.cost, block.free, budget_price, offer_prices,
-                   np.maximum(fixed_offer, 0).astype(np.int8))
+    scores = score(block.value, block.cost, block.free, budget_price, offer_prices, fixed_offer)
     late = scores.fixed_gap > tolerance
     late[working] = False
     rows = np.flatnonzero(late)
@@ -151,27 +133,12 @@ def excluded_sums(block: Block, control: int) -> dict:
     return {"cost": float(block.cost[out, control].sum()), "value": float(block.value[out, control].sum())}
 
 
-def fixed_rows(value, cost, best_offer, margin, limit, counts) -> tuple:  # pragma: no cover
-    """Customers per offer, cost and value of the free customers kept at their best offer (margin above
-    the limit), with Neumaier-compensated sums (these sums become LP bounds). Compiled by numba."""
-    cost_sum, cost_carry, value_sum, value_carry = 0.0, 0.0, 0.0, 0.0
-    for i in range(value.shape[0]):
-        d = best_offer[i]
-        if d < 0 or margin[i] <= limit:
-            continue
-        counts[d] += 1
-        x = cost[i, d]
-        new = cost_sum + x
-        cost_carry += (cost_sum - new) + x if abs(cost_sum) >= abs(x) else (x - new) + cost_sum
-        cost_sum = new
-        x = value[i, d]
-        new = value_sum + x
-        value_carry += (value_sum - new) + x if abs(value_sum) >= abs(x) else (x - new) + value_sum
-        value_sum = new
-    return cost_sum + cost_carry, value_sum + value_carry
-
-
 def _fixed_sums(block: Block, scores: Scores, limit: float) -> dict:
-    counts = np.zeros(block.value.shape[1], np.int64)
-    cost, value = compiled(fixed_rows)(block.value, block.cost, scores.best_offer, scores.margin, float(limit), counts)
-    return {"fixed_counts": counts, "fixed_cost": float(cost), "fixed_value": float(value)}
+    """Customers per offer, cost and value of the free customers kept at their best offer."""
+    rows = np.flatnonzero((scores.margin > limit) & (scores.best_offer >= 0))
+    chosen = scores.best_offer[rows].astype(np.intp)
+    return {
+        "fixed_counts": np.bincount(chosen, minlength=block.value.shape[1]),
+        "fixed_cost": float(np.take_along_axis(block.cost[rows], chosen[:, None], 1).sum()),
+        "fixed_value": float(np.take_along_axis(block.value[rows], chosen[:, None], 1).sum()),
+    }
