@@ -33,6 +33,7 @@ SAMPLE_STRIDE = 61  # every 61st hull step (prime: not a multiple of the steps p
 EXACT_FINISH = 262_144  # fewer steps than this in all: gather and sort them all
 BRACKET_WIDTH = 6.0  # bracket half-width in standard deviations of a sample rank
 NO_STEP = -np.inf  # efficiency of a missing hull step (never above any threshold)
+CHUNK_ROWS = 65_536  # rows per cache-sized chunk of row-wise work (results do not depend on it)
 COLLINEAR = 1e-12  # slopes this close (relative) count as one line: float rounding, not a bend
 
 
@@ -125,12 +126,21 @@ def build_partition(value: np.ndarray, cost: np.ndarray, allowed: np.ndarray | N
     if allowed is not None:
         cols_c = [np.where(allowed[:, j], cols_c[j], np.inf) for j in range(k)]
         cols_v = [np.where(allowed[:, j], cols_v[j], -np.inf) for j in range(k)]
+    n, hull = len(value), hull_of_three if k == 3 else hull_by_wrapping
+    base, base_cost = np.empty(n, np.int8), np.empty(n)
+    step_to, step_dc, step_eff = np.empty((k - 1, n), np.int8), np.empty((k - 1, n)), np.empty((k - 1, n))
     with np.errstate(divide="ignore", invalid="ignore"):
-        hull = hull_of_three if k == 3 else hull_by_wrapping
-        base, base_cost, step_to, step_dc, step_eff = hull(cols_c, cols_v)
+        for rows in chunks(n):  # row-wise work in cache-sized chunks: same numbers, twice as fast
+            out = hull([x[rows] for x in cols_c], [x[rows] for x in cols_v])
+            base[rows], base_cost[rows], step_to[:, rows], step_dc[:, rows], step_eff[:, rows] = out
     part = Partition(value, cost, allowed, base, step_to, step_dc, step_eff, {})
     part.summary = _summarize(part, base_cost)
     return part
+
+
+def chunks(n: int, size: int = CHUNK_ROWS):
+    """Slices of at most `size` rows: numpy's temporaries then stay in cache."""
+    return [slice(a, min(a + size, n)) for a in range(0, n, size)] or [slice(0, 0)]
 
 
 def _cheapest(cols_c: list, cols_v: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -248,31 +258,38 @@ def allocate_partition(part: Partition, threshold: float, tie_budget: float) -> 
         fits = rows[np.cumsum(part.step_dc[level, rows]) <= tie_budget]
         steps = np.bincount(fits, minlength=n).astype(np.int8)
         ties_taken = len(fits)
-    for s in range(len(eff)):
-        steps += eff[s] > threshold
-    offer = part.base.astype(np.intp)
-    for s in range(len(eff)):
-        np.copyto(offer, part.step_to[s], where=steps > s)
-    chosen = offer[:, None]
+    offer, chosen_cost, chosen_value, best = np.empty(n, np.intp), np.empty(n), np.empty(n), np.empty(n)
+    for rows in chunks(n):
+        taken = steps[rows]
+        for s in range(len(eff)):
+            taken += eff[s, rows] > threshold
+        chunk = part.base[rows].astype(np.intp)
+        for s in range(len(eff)):
+            np.copyto(chunk, part.step_to[s, rows], where=taken > s)
+        offer[rows] = chunk
+        chosen_cost[rows] = np.take_along_axis(part.cost[rows], chunk[:, None], 1)[:, 0]
+        chosen_value[rows] = np.take_along_axis(part.value[rows], chunk[:, None], 1)[:, 0]
+        best[rows] = best_scores(part.value[rows], part.cost[rows], None if part.allowed is None else part.allowed[rows],
+                                 threshold)
     return {
         "offer": offer,
-        "cost": float(np.take_along_axis(part.cost, chosen, 1).ravel().sum()),
-        "value": float(np.take_along_axis(part.value, chosen, 1).ravel().sum()),
-        "dual": lagrangian_sum(part.value, part.cost, part.allowed, threshold),
+        "cost": float(chosen_cost.sum()),
+        "value": float(chosen_value.sum()),
+        "dual": float(best.sum()),
         "lowest_taken": float(np.min(eff, where=eff > threshold, initial=np.inf)),
         "ties_taken": ties_taken,
     }
 
 
-def lagrangian_sum(value: np.ndarray, cost: np.ndarray, allowed: np.ndarray | None, price: float) -> float:
-    """sum_i max over allowed d of (v[i,d] - price c[i,d]): each customer's best offer at this price."""
+def best_scores(value: np.ndarray, cost: np.ndarray, allowed: np.ndarray | None, price: float) -> np.ndarray:
+    """max over allowed d of (v[i,d] - price c[i,d]) per customer: its term of the Lagrangian dual."""
     best = np.full(len(value), -np.inf)
     for j in range(value.shape[1]):
         score = value[:, j] - price * cost[:, j] if price else value[:, j].copy()
         if allowed is not None:
             score[~allowed[:, j]] = -np.inf
         np.maximum(best, score, out=best)
-    return float(best.sum())
+    return best
 
 
 # ---- the driver ----

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from offerflow.optimize.customer_allocation import chunks
+
 
 
 @dataclass
@@ -34,7 +36,18 @@ class Scores:
 def score(value, cost, free, budget_price: float, offer_prices: np.ndarray, fixed: np.ndarray | None = None) -> Scores:
     """Per free customer at the given multipliers: the offer of highest score v - lambda c - p_d (first on
     ties), how far the runner-up is behind, the best score, and how far the `fixed` offer is behind it.
-    Column by column (K is small)."""
+    Column by column (K is small), in cache-sized chunks of rows."""
+    n = len(value)
+    out = Scores(np.empty(n, np.int8), np.empty(n), np.empty(n), np.empty(n))
+    for rows in chunks(n):
+        part = _score(value[rows], cost[rows], None if free is None else free[rows], budget_price, offer_prices,
+                      None if fixed is None else fixed[rows])
+        out.best_offer[rows], out.margin[rows], out.best_score[rows], out.fixed_gap[rows] = (
+            part.best_offer, part.margin, part.best_score, part.fixed_gap)
+    return out
+
+
+def _score(value, cost, free, budget_price: float, offer_prices: np.ndarray, fixed: np.ndarray | None) -> Scores:
     n, k = value.shape
     columns = [value[:, d] - budget_price * cost[:, d] - offer_prices[d] if budget_price
                else value[:, d] - offer_prices[d] for d in range(k)]

@@ -86,6 +86,9 @@ class Relaxation:
     tolerance: float
     rounds: int = 0
     objective: str = "value"
+    anchor: Prices | None = None  # multipliers the fixed offers were chosen at
+    limit: float = math.inf  # every fixed customer's best offer beat its runner-up by more than this there
+    cost_max: float = 0.0
     history: list = field(default_factory=list)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray, float | None]:
@@ -224,14 +227,31 @@ def _anchor_pass(blocks, mapper, rows: Rows, anchor: Prices, limit: float, k: in
         fixed_cost=float(sum(r["fixed_cost"] for r in results)),
         fixed_value=float(sum(r["fixed_value"] for r in results)),
         tolerance=CHECK_TOLERANCE * (1.0 + scale),
+        anchor=anchor,
+        limit=limit,
+        cost_max=max(r["cost_scale"] for r in results),
         rounds=rounds,
         objective=objective,
     )
 
 
 def _check(blocks, mapper, state: Relaxation, prices: Prices, objective: str = "value") -> tuple[list[dict], float]:
+    """Fixed customers whose offer stopped being best at `prices`, and the dual function D(prices).
+
+    No pass over the customers is needed when the prices moved so little from the anchor that no fixed
+    customer can change its mind: each kept its offer because it beat the runner-up by more than the
+    working-set limit at the anchor, and a move (d lambda, d p) changes any score difference by at most
+    |d lambda| max c + (max d p - min d p). Then the fixed customers' best scores are their fixed offers'
+    and their part of D is a sum already known."""
     n = len(blocks)
     offer_prices = prices.offer_prices(state.rows.matrix)
+    shift = abs(prices.budget - state.anchor.budget) * state.cost_max
+    moved = offer_prices - state.anchor.offer_prices(state.rows.matrix)
+    shift += float(moved.max() - moved.min()) if len(moved) else 0.0
+    if shift * (1 + 1e-9) + state.tolerance < state.limit:
+        fixed = state.fixed_value - prices.budget * state.fixed_cost - float(offer_prices @ state.fixed_counts)
+        inside = _scores(state.value, state.cost, prices, offer_prices).max(axis=1, initial=-np.inf).sum()
+        return [{"rows": []} for _ in range(n)], state.rows.dual_constant(prices) + fixed + float(inside)
     tolerance = state.tolerance * (1.0 + prices.budget + float(np.abs(offer_prices).max(initial=0.0)))
     late = mapper(check_block, blocks, state.fixed_offer, state.members, [prices.budget] * n, [offer_prices] * n,
                   [tolerance] * n, [state.objective] * n)
