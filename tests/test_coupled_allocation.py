@@ -298,3 +298,24 @@ def test_partitions_on_dask_workers_give_the_same_plan():
                                            executor=DaskExecutor(client), direct_max=1_000)
     assert remote.offer.tobytes() == local.offer.tobytes()
     assert (remote.objective, remote.dual_bound) == (local.objective, local.dual_bound)
+
+
+@pytest.mark.parametrize("block", range(3))
+def test_a_tiny_first_working_set_grows_until_the_lp_is_exact(block, monkeypatch):
+    # a first working set of 5 customers cannot hold the optimum: customers whose fixed offer stops being
+    # best join it round after round (iterations > 1), and the bound still equals HiGHS's LP optimum
+    from offerflow.optimize.coupled_allocation import relaxation
+
+    monkeypatch.setattr(relaxation, "working_target", lambda free, coupled: 5)
+    rounds = []
+    for seed in range(3000 + block * 8, 3000 + block * 8 + 8):
+        case = random_case(seed, 400, 1_500)
+        lp = case.highs()
+        if lp.getModelStatus() != OPTIMAL:
+            continue
+        allocation = allocate_with_constraints(case.value, case.cost, case.budget, case.constraints(),
+                                               partition_rows=113, direct_max=60)
+        assert allocation.dual_bound == pytest.approx(lp.getInfo().objective_function_value, rel=1e-7, abs=1e-9)
+        assert_meets_every_constraint(case, allocation.offer, allocation.expected_cost)
+        rounds.append(allocation.iterations)
+    assert max(rounds) > 1
