@@ -13,9 +13,10 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def solve_with_highs(value: np.ndarray, cost: np.ndarray, budget: float, integer: bool = False, solver: str = "ipm"):
+def solve_with_highs(value: np.ndarray, cost: np.ndarray, budget: float, integer: bool = False, solver: str = "ipm",
+                     **options):
     """max sum v x, each customer one offer, sum c x <= budget. Returns the Highs object after `run()`."""
-    return solve_constrained_with_highs(value, cost, budget, integer=integer, solver=solver)
+    return solve_constrained_with_highs(value, cost, budget, integer=integer, solver=solver, **options)
 
 
 def share_count(share: float, customers: int, up: bool) -> int:

@@ -141,10 +141,10 @@ def _report(problem: Problem, rows: Rows, state, counts: np.ndarray, limit, spen
         used, price = float(counts[row.offers].sum()), float(state.prices.rows[r])
         if row.lower > 0:
             report.append(ConstraintUse(f"{row.name} at least ({row.lower_source})", ">=", row.lower, used,
-                                        max(-price, 0.0)))
+                                        max(-price, 0.0) + 0.0))
         if row.upper < problem.customers:
             report.append(ConstraintUse(f"{row.name} at most ({row.upper_source})", "<=", row.upper, used,
-                                        max(price, 0.0)))
+                                        max(price, 0.0) + 0.0))
     return tuple(report)
 
 
