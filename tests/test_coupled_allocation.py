@@ -319,3 +319,24 @@ def test_a_tiny_first_working_set_grows_until_the_lp_is_exact(block, monkeypatch
         assert_meets_every_constraint(case, allocation.offer, allocation.expected_cost)
         rounds.append(allocation.iterations)
     assert max(rounds) > 1
+
+
+def test_params_section_builds_the_constraints_by_arm_name():
+    from offerflow.optimize.coupled_allocation.settings import AllocateConstraintsConfig, customer_constraints
+
+    config = AllocateConstraintsConfig.model_validate({
+        "capacity": {"dm3": 120}, "min_share": {"dm2": 0.1}, "max_share": 0.8,
+        "groups": {"coupons": {"offers": ["dm2", "dm3"], "max": 300}},
+    })
+    value, cost = simple_case(1_000)
+    spec = customer_constraints(config, ["dm1", "dm2", "dm3"], "dm1", excluded=np.arange(1_000) < 50)
+    allocation = allocate_with_constraints(value, cost, 0.3 * cost.max(axis=1).sum(), spec)
+    counts = np.bincount(allocation.offer, minlength=3)
+    assert counts[2] <= 120 and counts[1] >= 100 and counts.max() <= 800 and counts[1] + counts[2] <= 300
+    assert (allocation.offer[:50] == 0).all()
+    names = [c.name for c in allocation.constraints]
+    assert "group coupons (dm2, dm3) at most (cap 300)" in names
+    with pytest.raises(ValueError, match="not arms"):
+        customer_constraints(AllocateConstraintsConfig(capacity={"dm9": 1}), ["dm1", "dm2", "dm3"], "dm1")
+    with pytest.raises(Exception, match="extra"):
+        AllocateConstraintsConfig.model_validate({"capacities": {}})
