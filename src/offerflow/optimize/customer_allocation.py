@@ -3,17 +3,20 @@
 Each customer gets one offer; value v[i,d] and expected cost c[i,d] are known per customer and offer.
 One budget couples otherwise independent customers: a multiple-choice knapsack. Its LP relaxation is
 solved exactly by a threshold on efficiencies: per customer, walk the upper concave hull of its
-(cost, value) points from the cheapest offer; every hull step has an efficiency dv/dc, strictly
-decreasing along the hull. The LP optimum takes every step more efficient than a threshold e*, part of
-the steps at e*, none below. The integer allocation takes the same steps except the part the LP takes
-fractionally, so the gap is below one step. The bound reported is the Lagrangian dual at e*,
+(cost, value) points from the cheapest offer; every hull step has an efficiency dv/dc, non-increasing
+along the hull. The LP optimum takes every step more efficient than a threshold e*, part of the steps
+at e*, none below. The integer allocation takes the same steps, and of the steps at e* those that fit
+in customer order (a step only after the one before it), so the gap is below one step. The bound
+reported is the Lagrangian dual at e*,
     D(e*) = e* B + sum_i max_d (v[i,d] - e* c[i,d]),
-computed from the raw inputs: an upper bound on any allocation whatever the hull arithmetic did.
+computed from the raw inputs: an upper bound on any allocation whatever the hull arithmetic did; the
+cost reported is recomputed from the chosen offers and never exceeds the budget.
 
 Hand-written (numpy) because no library solves this LP at this size: HiGHS's interior point takes
-about a minute for one million customers, this about a tenth of a second. Customers are split into partitions
-(in process, on a thread pool, or on Dask workers); the threshold comes from per-partition sums over
-one sample-guided bracket, so a fixed partition size gives byte-identical answers on any executor.
+about a minute for one million customers, this well under a second. Customers are split into
+partitions (in process on a thread pool, or on Dask workers); the threshold comes from per-partition
+sums over one sample-guided bracket, so a fixed partition size gives byte-identical answers on any
+executor and any number of threads.
 """
 
 from __future__ import annotations
