@@ -340,3 +340,14 @@ def test_params_section_builds_the_constraints_by_arm_name():
         customer_constraints(AllocateConstraintsConfig(capacity={"dm9": 1}), ["dm1", "dm2", "dm3"], "dm1")
     with pytest.raises(Exception, match="extra"):
         AllocateConstraintsConfig.model_validate({"capacities": {}})
+
+
+def test_everyone_excluded_gets_the_control_and_a_budget_below_their_cost_is_refused():
+    value, cost = simple_case(200, 2, 3)
+    spec = CustomerConstraints(max_share=(1.0, 0.5), excluded=np.ones(200, bool))
+    allocation = allocate_with_constraints(value, cost, 1e6, spec)
+    assert (allocation.offer == 0).all() and allocation.gap == 0
+    assert allocation.objective == pytest.approx(value[:, 0].sum())
+    with pytest.raises(CustomerBudgetInfeasible) as raised:
+        allocate_with_constraints(value, cost + 1.0, 10.0, spec)
+    assert raised.value.smallest_feasible_budget == pytest.approx(200.0)

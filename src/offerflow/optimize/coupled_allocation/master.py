@@ -128,6 +128,13 @@ class WorkingSetModel:
         # iterations); the interior point plus crossover takes 0.4 s and leaves a basis for warm re-solves.
         interior = not self.integer and not self.solved_once and self.highs.getNumCol() >= INTERIOR_FROM
         self.highs.setOptionValue("solver", "ipm" if interior else ("choose" if self.integer else "simplex"))
+        if self.highs.getNumCol() == 0:  # nobody to decide: feasible iff every row's bounds contain 0
+            lp = self.highs.getLp()
+            if (np.asarray(lp.row_lower_) > TOLERANCE).any() or (np.asarray(lp.row_upper_) < -TOLERANCE).any():
+                return Solved("infeasible")
+            x = np.zeros((self.w, self.k))
+            x[np.arange(self.w), self.reference] = 1.0
+            return Solved("optimal", self.offset, x, Prices(0.0, np.zeros(self.rows)))
         self.highs.run()
         self.solved_once = True
         status = self.highs.getModelStatus()
