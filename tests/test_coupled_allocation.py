@@ -321,25 +321,25 @@ def test_a_tiny_first_working_set_grows_until_the_lp_is_exact(block, monkeypatch
     assert max(rounds) > 1
 
 
-def test_params_section_builds_the_constraints_by_arm_name():
-    from offerflow.optimize.coupled_allocation.settings import AllocateConstraintsConfig, customer_constraints
+def test_params_build_the_constraints_by_arm_name(project):
+    from conftest import set_params
+    from offerflow.config import ConfigError, load_params
+    from offerflow.stages.allocate import customer_constraints
 
-    config = AllocateConstraintsConfig.model_validate({
-        "capacity": {"dm3": 120}, "min_share": {"dm2": 0.1}, "max_share": 0.8,
-        "groups": {"coupons": {"offers": ["dm2", "dm3"], "max": 300}},
-    })
+    set_params(project, optimize__capacity={"dm3": 120}, optimize__min_share={"dm2": 0.1}, optimize__max_share=0.8,
+               optimize__groups={"coupons": {"offers": ["dm2", "dm3"], "max": 300}}, publish__source="customer_plan")
+    params = load_params(project / "params.yaml")
     value, cost = simple_case(1_000)
-    spec = customer_constraints(config, ["dm1", "dm2", "dm3"], "dm1", excluded=np.arange(1_000) < 50)
+    spec = customer_constraints(params, excluded=np.arange(1_000) < 50)
     allocation = allocate_with_constraints(value, cost, 0.3 * cost.max(axis=1).sum(), spec)
     counts = np.bincount(allocation.offer, minlength=3)
     assert counts[2] <= 120 and counts[1] >= 100 and counts.max() <= 800 and counts[1] + counts[2] <= 300
     assert (allocation.offer[:50] == 0).all()
     names = [c.name for c in allocation.constraints]
     assert "group coupons (dm2, dm3) at most (cap 300)" in names
-    with pytest.raises(ValueError, match="not arms"):
-        customer_constraints(AllocateConstraintsConfig(capacity={"dm9": 1}), ["dm1", "dm2", "dm3"], "dm1")
-    with pytest.raises(Exception, match="extra"):
-        AllocateConstraintsConfig.model_validate({"capacities": {}})
+    set_params(project, optimize__groups={"coupons": {"offers": ["dm2", "dm9"], "max": 300}})
+    with pytest.raises(ConfigError, match=r"optimize.groups.coupons.offers: \['dm9'\]"):
+        load_params(project / "params.yaml")
 
 
 def test_everyone_excluded_gets_the_control_and_a_budget_below_their_cost_is_refused():

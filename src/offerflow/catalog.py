@@ -19,6 +19,7 @@ INPUTS: dict[str, str] = {
     "true_probabilities": "data.true_probabilities",
     "given_probability_table": "optimize.probability_table",
     "suites": "validate.suites_dir",
+    "exclude_list": "data.exclude",
     "discounts_observational_file": "discounts.observational.path",
     "discounts_randomized_file": "discounts.randomized.path",
     "user_journey_log": "journey.log.path",

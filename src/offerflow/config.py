@@ -35,6 +35,8 @@ class DataConfig(_Section):
     arm_column: str = "arm"
     outcome_column: str = "converted"
     campaign_column: str | None = None  # history column naming the campaign: a customer appears once per campaign
+    exclude: Path | None = None  # file of customer ids (in its data.customer_id column) that must get the control offer
+    exclude_column: str | None = None  # or a true/false customers column: true = control offer only (do-not-contact)
 
     @field_validator("segment_columns")
     @classmethod
@@ -49,6 +51,7 @@ class DataConfig(_Section):
 class ArmsConfig(_Section):
     control: str = "dm1"
     coupon_cost: dict[str, float] = Field(default_factory=lambda: {"dm1": 0.0, "dm2": 10.0, "dm3": 20.0})
+    contact_cost: dict[str, float] = Field(default_factory=dict)  # USD per customer contacted (printing, postage)
 
     @model_validator(mode="after")
     def _check(self) -> "ArmsConfig":
@@ -57,6 +60,12 @@ class ArmsConfig(_Section):
         negative = {arm: c for arm, c in self.coupon_cost.items() if c < 0}
         if negative:
             raise ValueError(f"coupon_cost must be >= 0, got {negative}")
+        unknown = sorted(set(self.contact_cost) - set(self.coupon_cost))
+        if unknown:
+            raise ValueError(f"contact_cost names {unknown}, which are not arms of coupon_cost {list(self.coupon_cost)}")
+        negative = {arm: c for arm, c in self.contact_cost.items() if c < 0}
+        if negative:
+            raise ValueError(f"contact_cost must be >= 0, got {negative}")
         if self.control not in self.coupon_cost:
             raise ValueError(
                 f"control arm {self.control!r} is not one of the arms {list(self.coupon_cost)}"
@@ -67,6 +76,10 @@ class ArmsConfig(_Section):
     def names(self) -> list[str]:
         """Arms in params.yaml order; the order of every per-arm column downstream."""
         return list(self.coupon_cost)
+
+    def contact(self, arm: str) -> float:
+        """Cost of contacting one customer with `arm`, paid whether or not they convert (0 unless declared)."""
+        return float(self.contact_cost.get(arm, 0.0))
 
     @property
     def treatments(self) -> list[str]:
@@ -263,6 +276,13 @@ class RiskConfig(_Section):
     cap_quantile: float | None = Field(None, gt=0.5, lt=1)  # e.g. 0.95: this quantile (not the mean) <= budget
 
 
+class OfferGroupConfig(_Section):
+    """At most `max` customers get any offer of `offers` (e.g. every e-mail offer)."""
+
+    offers: tuple[str, ...] = Field(min_length=1)
+    max: int = Field(ge=0)
+
+
 class OptimizeConfig(_Section):
     probability_table: Literal["learned"] | Path = "learned"
     budget: float = Field(10_000.0, ge=0, allow_inf_nan=False)  # USD of expected coupon cost
@@ -272,6 +292,7 @@ class OptimizeConfig(_Section):
     min_share: ShareSetting = 0.1  # sum over offers must be <= 1
     max_share: ShareSetting | None = None
     capacity: dict[str, int] = Field(default_factory=dict)  # offer -> most customers that may get it
+    groups: dict[str, OfferGroupConfig] = Field(default_factory=dict)  # caps over offers, e.g. {email: {offers: [a, b], max: 32000}}
     fairness: bool = False  # first maximize the common minimum share, then the objective with it
     frontier: FrontierConfig = FrontierConfig()
     risk: RiskConfig = RiskConfig()
@@ -577,6 +598,19 @@ def cross_section_problems(params: Params) -> list[str]:
         if isinstance(value, dict):
             problems += _unknown_arms(params, f"optimize.{key}", value)
     problems += _unknown_arms(params, "optimize.capacity", settings.capacity)
+    for name, group in settings.groups.items():
+        problems += _unknown_arms(params, f"optimize.groups.{name}.offers", group.offers)
+    customer_plan = params.publish.source == "customer_plan"
+    if customer_plan and settings.fairness:
+        problems.append("optimize.fairness applies to the segment plan only; publish.source is customer_plan")
+    if customer_plan and settings.risk.cap_quantile is not None:
+        problems.append("optimize.risk.cap_quantile applies to the segment plan only; publish.source is customer_plan")
+    excluding = params.data.exclude is not None or params.data.exclude_column is not None
+    if excluding and not customer_plan:
+        problems.append("data.exclude / data.exclude_column keep listed customers on the control offer, which only the "
+                        "customer-level plan can honour: set publish.source: customer_plan")
+    if params.data.exclude is not None and params.data.exclude_column is not None:
+        problems.append("set one of data.exclude (a file of ids) and data.exclude_column (a customers column), not both")
     monotone = params.probabilities.monotone_arms
     problems += _unknown_arms(params, "probabilities.monotone_arms", monotone)
     if len(set(monotone)) != len(monotone):
@@ -607,6 +641,8 @@ def _check_input_files(params: Params, source: Path) -> None:
         required["data.history"] = params.data.history
     if params.optimize.probability_table != "learned":
         required["optimize.probability_table"] = params.optimize.probability_table
+    if params.data.exclude is not None:
+        required["data.exclude"] = params.data.exclude
     if params.discounts.enabled:
         required["discounts.observational.path"] = params.discounts.observational.path
         required["discounts.randomized.path"] = params.discounts.randomized.path

@@ -203,9 +203,10 @@ STAGES: tuple[Stage, ...] = (
         help="exact customer-level allocation under the budget (in process or on Dask)",
         runner=stages.run_allocate,
         params=("data", "arms", "optimize", "allocate"),
-        inputs=(Input("customers"), Input("true_probabilities", has_truth), Input("customer_probabilities"), VALIDATED),
+        inputs=(Input("customers"), Input("true_probabilities", has_truth), Input("customer_probabilities"), VALIDATED,
+                Input("exclude_list", lambda p: p.data.exclude is not None)),
         outputs=(Output("customer_plan"), Output("allocate_metrics", "metric")),
-        code=("optimize", "distributed.py", "evaluation"),
+        code=("optimize", "distributed.py", "evaluation"),  # customer_allocation.py and coupled_allocation/
     ),
     Stage(
         name="evaluate",

@@ -1,24 +1,64 @@
-"""Runner of the allocate stage: one offer per customer from per-customer probabilities, under the budget.
+"""Runner of the allocate stage: one offer per customer from per-customer probabilities, under the budget and
+every constraint of params.yaml (capacities, min/max shares of all customers, caps over offer groups,
+customers excluded from any contact), each met exactly by the integer plan.
 
 Where the segment LP decides shares of segments, this stage uses every customer's own probabilities
-(so customers of one segment can get different offers) and the exact allocator in
-optimize/customer_allocation.py, partitioned in process or on Dask (orchestration.task_runner).
+(so customers of one segment can get different offers): the exact single-budget allocator, or the coupled
+allocator when there are more constraints, partitioned in process or on Dask (orchestration.task_runner).
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 from offerflow.catalog import Catalog
 from offerflow.config import Params
+from offerflow.errors import InputDataError
 from offerflow.io import read_table, write_json, write_parquet
 from offerflow.schema import CUSTOMER_ID, OFFER, SEGMENT_ID, prob_columns
 from offerflow.stages.inputs import read_customers, read_truth
 
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
 DIGITS = 10
+
+
+def excluded_customers(params: Params, catalog: Catalog, ids: pd.Series, customers: pd.DataFrame) -> np.ndarray | None:
+    """True for customers who must get the control offer (data.exclude file or data.exclude_column), in `ids` order."""
+    import numpy as np
+
+    data = params.data
+    if data.exclude_column is not None:
+        if data.exclude_column not in customers.columns:
+            raise InputDataError(f"{catalog.relative('customers')}: data.exclude_column {data.exclude_column!r} is not a column")
+        flags = customers.set_index(CUSTOMER_ID)[data.exclude_column]
+        bad = flags[~flags.isin([True, False, 0, 1, "true", "false", "True", "False"])]
+        if len(bad):
+            raise InputDataError(f"{catalog.relative('customers')}: column {data.exclude_column!r} must be true/false; "
+                                 f"offending values {bad.head(5).tolist()}")
+        mask = flags.astype(str).str.lower().isin(["true", "1"]).reindex(ids).fillna(False)
+        return mask.to_numpy(dtype=bool)
+    if data.exclude is None:
+        return None
+    listed = read_table(params.path(data.exclude))
+    if data.customer_id not in listed.columns:
+        raise InputDataError(f"{data.exclude}: no column {data.customer_id!r} (data.customer_id); columns {list(listed.columns)}")
+    return np.asarray(ids.isin(listed[data.customer_id]).to_numpy(), dtype=bool)
+
+
+def customer_constraints(params: Params, excluded: np.ndarray | None = None):
+    """optimize's capacities, shares (of all customers) and offer groups, plus exclusions, for the allocator."""
+    from offerflow.optimize.coupled_allocation import CustomerConstraints
+
+    settings, arms = params.optimize, params.arms
+    return CustomerConstraints.from_settings(
+        arms.names, arms.control, capacity=settings.capacity, min_share=settings.min_share,
+        max_share=settings.max_share, groups={name: (g.offers, g.max) for name, g in settings.groups.items()},
+        excluded=excluded,
+    )
 
 
 def run_allocate(params: Params) -> dict:
@@ -27,16 +67,18 @@ def run_allocate(params: Params) -> dict:
 
     from offerflow.distributed import partition_executor
     from offerflow.evaluation.truth import customer_plan_on_truth
-    from offerflow.optimize.customer_allocation import allocate_customers
+    from offerflow.optimize.coupled_allocation import allocate_with_constraints
     from offerflow.optimize.objectives import customer_value_and_cost
 
     catalog = Catalog(params)
     probabilities = read_table(catalog.path("customer_probabilities"))
     customers = read_customers(catalog)
     value, cost = customer_value_and_cost(probabilities, customers, params)
+    excluded = excluded_customers(params, catalog, probabilities[CUSTOMER_ID], customers)
+    constraints = customer_constraints(params, excluded)
     with partition_executor(params.orchestration) as executor:
-        allocation = allocate_customers(
-            value, cost, params.optimize.budget, params.allocate.partition_rows, executor=executor
+        allocation = allocate_with_constraints(
+            value, cost, params.optimize.budget, constraints, params.allocate.partition_rows, executor=executor
         )
     arms = np.asarray(params.arms.names, dtype=object)
     rows = np.arange(len(probabilities))
@@ -63,7 +105,11 @@ def run_allocate(params: Params) -> dict:
         "expected_incremental_conversions": _round(incremental),
         "expected_cost": _round(allocation.expected_cost),
         "budget_price": _round(allocation.threshold),
+        "budget_price_left": _finite(allocation.budget_price_left),  # what one dollar less loses
+        "budget_price_right": _finite(allocation.budget_price_right),  # what one dollar more buys
         "offer_counts": {arm: int(counts.get(arm, 0)) for arm in params.arms.names},
+        "excluded_customers": int(excluded.sum()) if excluded is not None else 0,
+        "constraints": [_rounded_use(use.describe()) for use in allocation.constraints],
         "partitions": int(-(-len(plan) // params.allocate.partition_rows)),
     }
     truth = read_truth(catalog)
@@ -76,3 +122,12 @@ def run_allocate(params: Params) -> dict:
 
 def _round(value: float) -> float:
     return float(f"{value:.{DIGITS}g}")
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no infinity: an infinite price (at the smallest feasible budget) is written as null."""
+    return _round(value) if math.isfinite(value) else None
+
+
+def _rounded_use(entry: dict) -> dict:
+    return {key: (_finite(value) if isinstance(value, float) else value) for key, value in entry.items()}

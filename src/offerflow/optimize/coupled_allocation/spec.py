@@ -237,10 +237,13 @@ def counts_feasible(problem: Problem) -> bool:
 
 
 def quiet_highs():
-    """A HiGHS instance that prints nothing and runs on one thread (deterministic, no pool to share)."""
+    """A HiGHS instance that prints nothing.
+
+    Its thread count is left alone: HiGHS's scheduler is global to the process and fixed by the first
+    instance that runs (Pyomo's, in the optimize stage), and asking another size later makes every run fail.
+    """
     import highspy
 
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", 1)
     return highs
