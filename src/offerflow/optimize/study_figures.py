@@ -17,6 +17,7 @@ categories (the same data always gives the same size). The numbers come from off
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -145,7 +146,8 @@ def plot_probability_lines(
         ax.yaxis.set_major_formatter(_percent_formatter())
         ax.set_ylim(0, min(1.0, float(np.ceil(wide.to_numpy().max() * 10) / 10) + 0.02))
         ax.grid(alpha=0.3)
-        ax.legend(title="segment", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, title_fontsize=8,
+        legend_title = textwrap.fill("segment: " + " / ".join(_name(c, names) for c in columns), 30)
+        ax.legend(title=legend_title, alignment="left", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, title_fontsize=8,
                   ncols=1 if len(wide) <= 20 else 2)
         ax.set_title(_trend_sentence(steps, by_coupon), fontsize=9)
         figure.suptitle(f"Probability of a {outcome} per offer, one line per segment")
