@@ -221,6 +221,7 @@ def test_figures_have_fixed_sizes_and_the_same_bytes_every_time_even_after_causa
     assert sizes == {name: (int(w * DPI + 0.5), int(h * DPI + 0.5)) for name, (w, h) in inches.items()}
     assert all(first[name].read_bytes() == again[name].read_bytes() for name in first)
     with matplotlib.rc_context():  # causalml sets its style on import; reloading runs that code again here
+        matplotlib.rcdefaults()  # (an earlier test may have imported causalml already)
         before = matplotlib.rcParams["axes.facecolor"]
         importlib.reload(importlib.import_module("causalml.metrics.visualize"))
         assert matplotlib.rcParams["axes.facecolor"] != before  # the global style really changed
