@@ -13,7 +13,9 @@ from offerflow.config import load_params
 from offerflow.catalog import Catalog
 from offerflow.publish import open_store, resolve_target
 from offerflow.stages import run_publish
-from offerflow.publish.commands import add_commands, dispatch, offer_summary, resolve_run_id, segment_summary
+from offerflow.publish.commands import (
+    add_commands, dispatch, label_segments, offer_summary, read_segment_labels, resolve_run_id, segment_summary,
+)
 from offerflow.publish.lineage import StoreError
 from test_publish_support import ARMS, COST, exact_hamilton, make_project, run_record, sqlite_target, synthetic_assignments, write_plan
 
@@ -78,11 +80,39 @@ def test_show_gives_lineage_and_summaries_that_match_the_plan(published):
         rows = plan[plan["segment_id"] == segment["segment_id"]]
         expected = exact_hamilton(int(rows["n_customers"].iloc[0]), rows["share"].tolist())
         assert [segment[arm] for arm in ARMS] == expected and segment["customers"] == sum(expected)
+        assert segment["segment"] == f"{rows['age_cat'].iloc[0]} / {rows['freq_cat'].iloc[0]}"  # the plan's own columns
+    assert shown["segment_labels_note"] is None and len(shown["segments"]) == 16
 
     code, out, _ = run(["show", first["run_id"], "--params", str(params.root / "params.yaml")])
     assert code == 0
     assert f"run {first['run_id']}\n" in out and "per offer:" in out and "per segment:" in out
     assert "data/external/customers.csv  md5 " in out
+    segment_lines = out.split("per segment:\n", 1)[1].splitlines()
+    assert segment_lines[0].split()[:3] == ["segment_id", "segment", "customers"]
+    assert segment_lines[7].split()[:5] == ["7", "age20~34", "/", "freq2", "150"]  # segment 7 of the true table, 150 customers
+
+
+def test_show_says_when_segment_labels_may_not_be_the_runs(published):
+    params, _, first, _, _ = published
+    customers = params.path(params.data.customers)
+    original = customers.read_bytes()
+    try:
+        customers.write_bytes(original + b"5001,age~19,freq0\n")  # one more customer: same segments, other file
+        code, out, _ = run(["show", first["run_id"], "--params", str(params.root / "params.yaml")])
+        assert code == 0
+        assert "per segment (segment labels come from the current data/external/customers.csv, changed since this run):" in out
+        assert "age20~34 / freq2" in out
+        frame = pd.read_csv(customers).drop(columns=["freq_cat"])  # a segment column gone: no labels, ids still shown
+        frame.to_csv(customers, index=False)
+        code, out, _ = run(["show", first["run_id"], "--params", str(params.root / "params.yaml"), "--json"])
+        shown = json.loads(out)
+        assert code == 0 and "segment" not in shown["segments"][0] and len(shown["segments"]) == 16
+        assert shown["segment_labels_note"] == (
+            "segment labels unavailable: data/external/customers.csv has no column 'freq_cat'; segments are shown by id")
+    finally:
+        customers.write_bytes(original)
+    labels, note = read_segment_labels(params, {"input_hashes": {}})
+    assert note is None and labels[16] == "age50~ / freq3~"
 
 
 def test_rollback_makes_the_earlier_run_current_and_records_it(published):
@@ -140,5 +170,8 @@ def test_summaries_by_hand():
     assert offers.to_dict("list") == {"offer": ["dm1", "dm2"], "customers": [3, 5], "share": [0.375, 0.625],
                                       "expected_conversions": [0.3, 1.2], "expected_cost": [0.0, 12.0]}
     segments = segment_summary(cells)
+    named = label_segments(segments, pd.Series({1: "age~19 / freq0"}))
+    assert named["segment"].tolist() == ["age~19 / freq0", "?"] and list(named.columns[:2]) == ["segment_id", "segment"]
+    assert label_segments(segments, None) is segments
     assert segments.to_dict("list") == {"segment_id": [1, 2], "customers": [4, 4], "dm1": [3, 0], "dm2": [1, 4],
                                         "expected_conversions": [pytest.approx(0.5), 1.0], "expected_cost": [2.0, 10.0]}

@@ -4,6 +4,10 @@ The CLI registers these with `add_commands(subparsers)` and hands the parsed arg
 `dispatch(args)`. They read the target configured in params.yaml (credentials from the same
 environment variable or Prefect Secret block as publishing). Run ids may be shortened to any
 unique prefix of at least four characters, like git revisions.
+
+The database stores segment ids only; `show` names each segment by its category values ("age20~34 / freq2")
+from the segment catalog of the customers file (numbered like the true table, exactly as the stages number
+them), and says so when that file changed since the run, or cannot be read (then only ids are shown).
 """
 
 from __future__ import annotations
@@ -83,6 +87,44 @@ def segment_summary(cells: pd.DataFrame) -> pd.DataFrame:
     return totals[["customers"]].join(counts).join(totals[["expected_conversions", "expected_cost"]]).reset_index()
 
 
+def label_segments(segments: pd.DataFrame, labels: pd.Series | None) -> pd.DataFrame:
+    """The per-segment summary with a `segment` column ("age20~34 / freq2") after the id; "?" for an id the
+    catalog does not know (the customers file changed since the run). No labels: the summary as it is."""
+    if labels is None:
+        return segments
+    named = segments.copy()
+    named.insert(1, "segment", named["segment_id"].map(labels).fillna("?").astype(str))
+    return named
+
+
+def read_segment_labels(params: Any, record: dict[str, Any]) -> tuple[pd.Series | None, str | None]:
+    """Segment id -> label from the customers file (and the true table's numbering), plus a note for the reader
+    when the labels may not be the run's: a file changed since the run (md5 differs), or it cannot be read."""
+    from offerflow.catalog import Catalog
+    from offerflow.errors import InputDataError
+    from offerflow.io import file_md5
+    from offerflow.optimize.study_grids import segment_labels
+    from offerflow.stages.inputs import customers_with_segments
+
+    catalog = Catalog(params)
+    try:
+        _, segments = customers_with_segments(catalog)
+        labels = segment_labels(segments, params.data.segment_columns)
+    except KeyError as error:  # a segment column the customers file does not have (any more)
+        return None, f"segment labels unavailable: {catalog.relative('customers')} has no column {error}; segments are shown by id"
+    except (InputDataError, OSError, ValueError) as error:
+        return None, f"segment labels unavailable ({error}); segments are shown by id"
+    changed = []
+    for role in ("customers", "true_probabilities"):
+        recorded, path = (record.get("input_hashes") or {}).get(role), catalog.optional(role)
+        current = file_md5(path) if path is not None and path.is_file() else None
+        if isinstance(recorded, dict) and recorded.get("md5") != current:
+            changed.append(catalog.relative(role) or role)
+    if changed:
+        return labels, f"segment labels come from the current {' and '.join(changed)}, changed since this run"
+    return labels, None
+
+
 def _number(value: Any, decimals: int = 2) -> str:
     return "-" if value is None or (isinstance(value, float) and pd.isna(value)) else f"{value:,.{decimals}f}"
 
@@ -105,10 +147,17 @@ def _frame_text(frame: pd.DataFrame) -> str:
             shown[column] = shown[column].map(lambda v: f"{v:.1%}")
         elif pd.api.types.is_float_dtype(shown[column]):
             shown[column] = shown[column].map(_number)
+    if "segment" in shown.columns:  # names read left-aligned, like text
+        width = max([len("segment"), *shown["segment"].map(len)])
+        shown["segment"] = shown["segment"].map(lambda v: v.ljust(width))
+        shown = shown.rename(columns={"segment": "segment".ljust(width)})
     return "  " + shown.to_string(index=False).replace("\n", "\n  ")
 
 
-def print_show(record: dict[str, Any], events: list[dict], offers: pd.DataFrame, segments: pd.DataFrame, out: TextIO) -> None:
+def print_show(
+    record: dict[str, Any], events: list[dict], offers: pd.DataFrame, segments: pd.DataFrame, out: TextIO,
+    note: str | None = None,
+) -> None:
     print(f"run {record['run_id']}{' (current)' if record['is_current'] else ''}", file=out)
     fields = [("created at", record["created_at"]), ("status", record["status"]), ("source", record.get("source")),
               ("rows", f"{record['row_count']:,}"), ("objective", _number(record["objective"])),
@@ -134,7 +183,7 @@ def print_show(record: dict[str, Any], events: list[dict], offers: pd.DataFrame,
         print(f"  {e['recorded_at']}  {e['kind']:<9} previous current run: {e['previous_run_id'] or '-'}", file=out)
     print("per offer:", file=out)
     print(_frame_text(offers), file=out)
-    print("per segment:", file=out)
+    print("per segment:" if note is None else f"per segment ({note}):", file=out)
     print(_frame_text(segments), file=out)
 
 
@@ -162,12 +211,14 @@ def _run_command(args: argparse.Namespace, out: TextIO) -> int:
         if args.command == "show":
             cells = store.offer_segment_cells(run_id)
             record, events = store.run(run_id), store.events(run_id)
-            offers, segments = offer_summary(cells), segment_summary(cells)
+            labels, note = read_segment_labels(params, record)
+            offers, segments = offer_summary(cells), label_segments(segment_summary(cells), labels)
             if args.json:
-                payload = {"run": record, "events": events, "offers": offers.to_dict("records"), "segments": segments.to_dict("records")}
+                payload = {"run": record, "events": events, "offers": offers.to_dict("records"),
+                           "segments": segments.to_dict("records"), "segment_labels_note": note}
                 print(json.dumps(payload, indent=2, default=str), file=out)
             else:
-                print_show(record, events, offers, segments, out)
+                print_show(record, events, offers, segments, out, note)
             return EXIT_OK
         previous = store.current_run_id()
         status = store.rollback(run_id)
