@@ -16,7 +16,7 @@ import pytest
 
 from offerflow.figures import DPI
 from offerflow.optimize import plots, study_figures
-from offerflow.optimize.figure_config import FiguresConfig
+from offerflow.config import FiguresConfig
 from offerflow.optimize.segment_lp import optimize_segments
 from offerflow.optimize.study_grids import (
     allocation_cells, category_order, customer_count_grid, customer_plan_cells, layout_grid, layout_rows,

@@ -210,7 +210,9 @@ def test_capping_the_95_percent_quantile_keeps_overspending_at_5_percent():
 
 def given_table_params(project, **overrides):
     return load_params(
-        project / "params.yaml", overrides={"optimize.probability_table": "data/external/visit_probability.csv", **overrides}
+        project / "params.yaml",
+        overrides={"optimize.probability_table": "data/external/visit_probability.csv", "publish.source": "segment_plan",
+                   **overrides},
     )
 
 

@@ -27,8 +27,11 @@ def test_each_stage_is_declared_once_with_a_real_runner_and_a_phase():
         assert inspect.isfunction(stage.runner) and stage.runner is getattr(runners, f"run_{stage.name}")
         assert stage.phase in PHASES and stage.does and stage.help
     params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
-    by_phase = [stage.name for phase in PHASES for stage in phase_stages(params, phase)]
-    assert by_phase == [stage.name for stage in enabled_stages(params)]  # the flow's steps run every stage in order
+    for pipeline in ("offers", "discounts", "journey"):
+        everything = params.model_copy(update={"discounts": params.discounts.model_copy(update={"enabled": True}),
+                                               "journey": params.journey.model_copy(update={"enabled": True})})
+        by_phase = [stage.name for phase in PHASES for stage in phase_stages(everything, phase, pipeline)]
+        assert by_phase == [stage.name for stage in enabled_stages(everything, pipeline=pipeline)]  # each flow runs them all in order
 
 
 def test_every_declared_code_path_and_catalog_entry_exists():
@@ -46,7 +49,12 @@ def test_switches_change_which_stages_run(project):
     history = write_user_history(project)
     set_params(project, simulate__enabled=False, data__history=str(history.relative_to(project)))
     params = load_params(project / "params.yaml")
-    assert [stage.name for stage in enabled_stages(params)] == [n for n in STAGE_NAMES if n != "simulate"]
+    offers = [stage.name for stage in STAGES if stage.pipeline == "offers"]
+    assert [stage.name for stage in enabled_stages(params)] == [n for n in offers if n != "simulate"]
+    set_params(project, discounts__enabled=True, journey__enabled=True)
+    both = load_params(project / "params.yaml")
+    assert [s.name for s in enabled_stages(both, pipeline="discounts")] == [n for n in STAGE_NAMES if n.startswith("discounts_")]
+    assert "journey_simulate" in [s.name for s in enabled_stages(both)]
     assert Catalog(params).path("history") == history
     assert enabled_stages(params, "optimize")[0].name == "optimize"
 

@@ -443,6 +443,30 @@ class OrchestrationConfig(_Section):
     dask_workers: int = Field(2, ge=1)
 
 
+class FiguresConfig(_Section):
+    # plain-language name of each segment column, for axis labels; a column left out is shown by its name
+    segment_names: dict[str, str] = Field(
+        default_factory=lambda: {"age_cat": "age group", "freq_cat": "purchase frequency (visits)"}
+    )
+    outcome: str = "visit"  # what a conversion is, in the analyst's words: "probability of a visit"
+    currency: str = "USD"  # shown with coupon values: "dm2: 10 USD coupon"
+
+    @field_validator("outcome", "currency")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+    @field_validator("segment_names")
+    @classmethod
+    def _names_not_blank(cls, value: dict[str, str]) -> dict[str, str]:
+        blank = sorted(column for column, name in value.items() if not str(name).strip())
+        if blank:
+            raise ValueError(f"blank names for segment columns {blank}")
+        return {column: name.strip() for column, name in value.items()}
+
+
 class Params(_Section):
     """The whole of params.yaml. Relative paths resolve against `root` (the params file's folder)."""
 
@@ -459,6 +483,7 @@ class Params(_Section):
     discounts: DiscountsConfig = DiscountsConfig()
     journey: JourneyConfig = JourneyConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
+    figures: FiguresConfig = FiguresConfig()
     root: Path = Field(Path("."), exclude=True)
 
     def path(self, relative: Path | str) -> Path:

@@ -185,7 +185,7 @@ STAGES: tuple[Stage, ...] = (
         does="plan offers per segment",
         help="solve the segment LP (Pyomo + HiGHS) for the budget; budget frontier",
         runner=stages.run_optimize,
-        params=("data", "arms", "optimize"),
+        params=("data", "arms", "optimize", "figures"),
         inputs=(Input("customers"), Input("true_probabilities", has_truth), Input("probability_table"), VALIDATED),
         outputs=(
             Output("segment_plan"),
@@ -193,6 +193,10 @@ STAGES: tuple[Stage, ...] = (
             Output("budget_frontier", "plot", frontier_on, plot={"x": "budget", "y": "expected_incremental_conversions"}),
             Output("budget_frontier_figure", "figure", lambda p: frontier_on(p) and optimize_figures(p)),
             Output("allocation_figure", "figure", optimize_figures),
+            Output("segment_customers_figure", "figure", optimize_figures),
+            Output("segment_probabilities_figure", "figure", optimize_figures),
+            Output("probability_lines_figure", "figure", optimize_figures),
+            Output("true_probabilities_figure", "figure", lambda p: optimize_figures(p) and has_truth(p) and not given_table(p)),
         ),
         code=("optimize", "segments.py", "evaluation"),
     ),
@@ -202,11 +206,12 @@ STAGES: tuple[Stage, ...] = (
         does="allocate offers per customer",
         help="exact customer-level allocation under the budget (in process or on Dask)",
         runner=stages.run_allocate,
-        params=("data", "arms", "optimize", "allocate"),
+        params=("data", "arms", "optimize", "allocate", "figures"),
         inputs=(Input("customers"), Input("true_probabilities", has_truth), Input("customer_probabilities"), VALIDATED,
                 Input("exclude_list", lambda p: p.data.exclude is not None)),
-        outputs=(Output("customer_plan"), Output("allocate_metrics", "metric")),
-        code=("optimize", "distributed.py", "evaluation"),  # customer_allocation.py and coupled_allocation/
+        outputs=(Output("customer_plan"), Output("allocate_metrics", "metric"),
+                 Output("customer_allocation_figure", "figure", optimize_figures)),
+        code=("optimize", "distributed.py", "evaluation", "segments.py"),  # customer_allocation.py, coupled_allocation/
     ),
     Stage(
         name="evaluate",

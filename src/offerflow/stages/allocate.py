@@ -115,6 +115,17 @@ def run_allocate(params: Params) -> dict:
     truth = read_truth(catalog)
     if truth is not None:
         metrics["evaluation_on_truth"] = customer_plan_on_truth(plan, truth, customers, params, params.optimize.budget)
+    if params.optimize.figures:
+        from offerflow.optimize.study_figures import plot_customer_plan
+        from offerflow.optimize.study_grids import offer_tick_labels
+        from offerflow.segments import segment_catalog
+
+        columns, look = params.data.segment_columns, params.figures
+        segments = segment_catalog(customers, columns, reference_table=truth)  # numbered as the probabilities stage did
+        plot_customer_plan(plan, segments, columns, params.arms.names, catalog.path("customer_allocation_figure"),
+                           look.segment_names, offer_tick_labels(params.arms.names, params.arms.coupon_cost, look.currency))
+    else:
+        catalog.path("customer_allocation_figure").unlink(missing_ok=True)
     write_parquet(plan, catalog.path("customer_plan"))
     write_json(metrics, catalog.path("allocate_metrics"))
     return metrics

@@ -33,6 +33,45 @@ def load_probability_table(params: Params, catalog: Catalog) -> tuple[pd.DataFra
     return table, path
 
 
+SEGMENT_FIGURES = ("segment_customers_figure", "segment_probabilities_figure", "probability_lines_figure",
+                   "true_probabilities_figure")
+
+
+def draw_segment_figures(params: Params, catalog: Catalog, table: pd.DataFrame) -> None:
+    """Who the customers are and how likely each segment converts under each offer: drawn before the LP, so the
+    pictures exist even when no plan fits the budget."""
+    from offerflow.optimize.study_figures import plot_customer_counts, plot_probability_heatmaps, plot_probability_lines
+    from offerflow.optimize.study_grids import offer_tick_labels
+
+    columns, arms, look = params.data.segment_columns, params.arms.names, params.figures
+    offers = offer_tick_labels(arms, params.arms.coupon_cost, look.currency)
+    learned = params.optimize.probability_table == "learned"
+    source = "learned from the campaign history" if learned else f"given table {catalog.relative('probability_table')}"
+    plot_customer_counts(read_customers(catalog), columns, catalog.path("segment_customers_figure"), look.segment_names)
+    plot_probability_heatmaps(table, columns, arms, catalog.path("segment_probabilities_figure"), look.segment_names,
+                              offers, look.outcome, source)
+    plot_probability_lines(table, columns, arms, catalog.path("probability_lines_figure"), offers, look.outcome,
+                           look.segment_names, params.arms.coupon_cost)
+    truth = read_truth(catalog)
+    if learned and truth is not None:
+        plot_probability_heatmaps(truth, columns, arms, catalog.path("true_probabilities_figure"), look.segment_names,
+                                  offers, look.outcome, f"the true table {catalog.relative('true_probabilities')}")
+    else:
+        catalog.path("true_probabilities_figure").unlink(missing_ok=True)
+
+
+def plan_minimum(params: Params, metrics: dict):
+    """The minimum share the plan was held to: optimize.min_share, raised to the common share in fairness mode."""
+    from offerflow.optimize.constraints import per_offer
+
+    settings, arms = params.optimize, params.arms.names
+    common = (metrics.get("fairness") or {}).get("common_min_share")
+    if not settings.fairness or not common:
+        return settings.min_share
+    floors = per_offer(settings.min_share, arms, 0.0, "min_share")
+    return {arm: max(float(floor), common) for arm, floor in zip(arms, floors)}
+
+
 def write_infeasible(params: Params, catalog: Catalog, problem, error) -> dict:
     """The segment plan cannot meet its constraints at this budget, but publish uses the customer-level plan:
     record why (and the frontier, which does not depend on the budget) instead of stopping the run."""
@@ -75,7 +114,9 @@ def run_optimize(params: Params) -> dict:
     catalog = Catalog(params)
     settings = params.optimize
     table, source = load_probability_table(params, catalog)
-    problem = problem_for_params(table, params, source)
+    problem = problem_for_params(table, params, source)  # checks the table first: its errors name the file
+    if settings.figures:
+        draw_segment_figures(params, catalog, table)
     mean_budget = settings.budget
     try:
         if settings.risk.cap_quantile is not None:
@@ -97,7 +138,9 @@ def run_optimize(params: Params) -> dict:
             recommendation = metrics["frontier"]["recommendation"]
             worth = None if recommendation is None else recommendation.get("target", recommendation.get("value_per_conversion"))
             recommended = None if recommendation is None else recommendation["budget"]
-            plot_budget_frontier(frontier, settings.budget, recommended, catalog.path("budget_frontier_figure"), worth)
+            rule = getattr(settings.frontier.recommend, "rule", None)
+            worth_label = "what a conversion is worth" if rule == "max_profit" else "target cost of one more conversion"
+            plot_budget_frontier(frontier, settings.budget, recommended, catalog.path("budget_frontier_figure"), worth, worth_label)
     recommendation = (metrics["frontier"] or {}).get("recommendation")
     metrics["recommended_budget"] = None if recommendation is None else recommendation["budget"]
     truth = read_truth(catalog)
@@ -107,10 +150,14 @@ def run_optimize(params: Params) -> dict:
             result.plan, truth, customers, params, catalog.relative("true_probabilities"), mean_budget
         )
     if settings.figures:
-        plot_allocation_shares(result.plan, params.data.segment_columns, params.arms.names, catalog.path("allocation_figure"))
+        from offerflow.optimize.study_grids import offer_tick_labels
+
+        offers = offer_tick_labels(params.arms.names, params.arms.coupon_cost, params.figures.currency)
+        plot_allocation_shares(result.plan, params.data.segment_columns, params.arms.names, catalog.path("allocation_figure"),
+                               plan_minimum(params, metrics), params.figures.segment_names, offers)
     stale = [] if settings.frontier.enabled and settings.figures else ["budget_frontier_figure"]
     stale += [] if settings.frontier.enabled else ["budget_frontier"]
-    stale += [] if settings.figures else ["allocation_figure"]
+    stale += [] if settings.figures else ["allocation_figure", *SEGMENT_FIGURES]
     for name in stale:  # a switched-off output must not show an old run's numbers
         catalog.path(name).unlink(missing_ok=True)
     write_csv(result.plan, catalog.path("segment_plan"))
