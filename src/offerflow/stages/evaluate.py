@@ -135,6 +135,7 @@ def run_evaluate(params: Params) -> dict:
         coupon=np.array([params.arms.coupon_cost[arm] for arm in arms]),
         objective=params.optimize.objective,
         value_per_conversion=params.optimize.value_per_conversion,
+        contact=np.array([params.arms.contact(arm) for arm in arms]),
     )
     candidate = candidate_policy(params, catalog, customers)
     incumbent = incumbent_policy(params, customers)
@@ -144,7 +145,7 @@ def run_evaluate(params: Params) -> dict:
     )
     decision = result.decision
     method = params.evaluate.gate.method
-    expected_cost = predicted * economics.coupon[None, :]
+    expected_cost = economics.expected_cost(predicted)
     chosen = next(p for p in result.policies if p.name == decision.published)
     spend_cap = float((candidate * expected_cost).sum())
     # what publish uses when the gate falls back: the chosen policy drawn one offer per customer within the spend
