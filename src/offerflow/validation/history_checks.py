@@ -89,3 +89,46 @@ def logged_propensities(history: pd.DataFrame, params: Params, path: str, limit:
         detail="a logged propensity is the probability of the arm received: in (0, 1]",
     )
     return CrossCheck(name, "history", [failure])
+
+
+def population_stability(reference: pd.Series, current: pd.Series) -> float:
+    """Population stability index of `current` against `reference` (categories, or the reference's deciles)."""
+    import numpy as np
+
+    if pd.api.types.is_numeric_dtype(reference) and reference.nunique() > 10:
+        edges = np.unique(np.quantile(reference.dropna(), np.linspace(0, 1, 11)))
+        edges[0], edges[-1] = -np.inf, np.inf
+        ref = pd.cut(reference, edges).value_counts(normalize=True, sort=False)
+        cur = pd.cut(current, edges).value_counts(normalize=True, sort=False)
+    else:
+        ref = reference.astype(str).value_counts(normalize=True)
+        cur = current.astype(str).value_counts(normalize=True)
+        ref, cur = ref.align(cur, fill_value=0.0)
+    ref, cur = ref.to_numpy(float).clip(1e-4), cur.to_numpy(float).clip(1e-4)
+    return float(((cur - ref) * np.log(cur / ref)).sum())
+
+
+def feature_drift(history: pd.DataFrame, customers: pd.DataFrame, params: Params, path: str,
+                  skip: str | None = None) -> CrossCheck:
+    """Customers to score that differ from the customers the model learned from (a new batch): every feature's
+    population stability index; above validate.drift.max_psi is a warning or a failure (validate.drift.action)."""
+    name = "customer_features_like_the_history"
+    if skip:
+        return CrossCheck(name, "customers", skipped=skip)
+    features = [c for c in params.train.features if c in history.columns and c in customers.columns]
+    if not features:
+        return CrossCheck(name, "customers", skipped="the history carries no feature columns: customers are looked up by id")
+    learned = history.drop_duplicates(params.data.customer_id)
+    psi = {feature: round(population_stability(learned[feature], customers[feature]), 4) for feature in features}
+    settings = params.validate_.drift
+    drifted = {feature: value for feature, value in psi.items() if value > settings.max_psi}
+    if not drifted:
+        return CrossCheck(name, "customers", skipped=f"population stability {psi}: no feature above {settings.max_psi}")
+    detail = (f"features drifted from the history's customers (population stability index > {settings.max_psi}): "
+              f"{drifted}; the model may score these customers badly")
+    if settings.action == "warn":
+        log.warning("%s: %s (validate.drift.action: warn)", path, detail)
+        return CrossCheck(name, "customers", skipped=f"warned: {detail}")
+    failure = ValidationFailure("customers", path, ", ".join(drifted), name, unexpected_count=len(drifted),
+                                sample=tuple(drifted), detail=detail)
+    return CrossCheck(name, "customers", [failure])
