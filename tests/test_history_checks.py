@@ -53,3 +53,21 @@ def test_a_drifted_batch_warns_or_fails_naming_the_feature(action: str, caplog: 
         assert any("age_cat" in record.getMessage() for record in caplog.records)
     calm = feature_drift(*_frames(shift=False), params, "data/new_batch.csv")
     assert not calm.failures and "no feature above" in calm.skipped
+
+
+def test_repeats_by_chance_match_a_simulation_and_an_appended_file_exceeds_them() -> None:
+    from offerflow.validation.history_checks import chance_repeats, duplicate_rows
+
+    rng = np.random.default_rng(11)
+    n, campaigns = 3000, 10
+    log = pd.DataFrame({"customer_id": np.repeat(np.arange(n), campaigns), "region": np.repeat(rng.choice(["N", "S"], n), campaigns),
+                        "arm": rng.choice(["none", "a", "b"], n * campaigns), "bought": (rng.random(n * campaigns) < 0.2).astype(int)})
+    observed = int(log.duplicated().sum())
+    assert chance_repeats(log, "customer_id") == pytest.approx(observed, rel=0.01)  # 10 rows over 6 (arm, bought) pairs
+    params = load_params(ROOT / "params.yaml", {"data.campaign_column": None, "data.customer_id": "customer_id",
+                                                "data.arm_column": "arm", "data.outcome_column": "bought"}, check_files=False)
+    assert not duplicate_rows(log, params, "log.csv", 5).failures  # ten campaigns repeat pairs by chance
+    once = log.drop_duplicates("customer_id")
+    appended = pd.concat([once, once.iloc[:200]])  # one campaign, 200 rows exported twice
+    failure = duplicate_rows(appended, params, "log.csv", 5).failures[0]
+    assert failure.unexpected_count == 200 and "chance alone gives about 0" in failure.detail

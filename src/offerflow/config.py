@@ -370,6 +370,9 @@ class EvaluateConfig(_Section):
     """Off-policy evaluation of the plan on held-out history, simple baselines at the same spend, the publish gate."""
 
     holdout: HoldoutConfig = HoldoutConfig()
+    # whom policies are valued on: the customers file (its plan), or the held-out history's customers (the plan
+    # rule re-applied to them: the customers file is a new batch); auto picks by whether the batch is new
+    population: Literal["auto", "customers", "held_out_customers"] = "auto"
     baselines: BaselinesConfig = BaselinesConfig()
     gate: GateConfig = GateConfig()
     figures: bool = True  # reports/figures/policy_evaluation.png

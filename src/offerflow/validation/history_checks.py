@@ -1,7 +1,8 @@
 """Rules a campaign log must meet beyond its column types: what a well-formed but wrong file looks like.
 
 - Exact repeats: the same customer twice in one campaign (with `data.campaign_column`), or, without it,
-  more identical rows than chance allows (a file appended to itself). Failing or only warning is
+  more identical rows than chance allows (a file appended to itself): a customer in ten e-mail campaigns
+  repeats (arm, outcome) pairs by chance, a customer in one campaign never does. Failing or only warning is
   `validate.duplicates.action`; either way the counts are reported.
 - Enough rows per arm: an arm with fewer than `validate.min_rows_per_arm` rows cannot be learned (nor
   evaluated), so the run stops before training instead of after it.
@@ -35,12 +36,14 @@ def duplicate_rows(history: pd.DataFrame, params: Params, path: str, limit: int)
     repeated = history.duplicated(keys, keep="first")
     count = int(repeated.sum())
     share = count / max(len(history), 1)
+    chance = 0.0 if data.campaign_column else chance_repeats(history, data.customer_id)
     tolerated = 0.0 if data.campaign_column else settings.max_share
-    if count == 0 or share <= tolerated:
+    if count == 0 or count <= chance + 4 * chance**0.5 + tolerated * len(history):
         return CrossCheck(name, "history")
     rows = tuple(int(i) + 1 for i in repeated.to_numpy().nonzero()[0][:limit])
     what = f"({', '.join(keys)}) pairs" if data.campaign_column else "identical rows"
-    detail = f"{count:,} repeated {what} ({share:.1%} of the rows; tolerated {tolerated:.1%})"
+    expected = "" if data.campaign_column else f"; chance alone gives about {chance:,.0f} for customers in several rows"
+    detail = f"{count:,} repeated {what} ({share:.1%} of the rows; tolerated {tolerated:.1%}{expected})"
     sample = tuple(plain(history.loc[repeated, keys[0]].head(limit).tolist()))
     failure = ValidationFailure("history", path, ", ".join(keys[:2]), name, unexpected_count=count, sample=sample,
                                 detail=detail, rows=rows)
@@ -48,6 +51,26 @@ def duplicate_rows(history: pd.DataFrame, params: Params, path: str, limit: int)
         log.warning("%s: %s (validate.duplicates.action: warn)", path, detail)
         return CrossCheck(name, "history", skipped=f"warned: {detail}")
     return CrossCheck(name, "history", [failure])
+
+
+def chance_repeats(history: pd.DataFrame, id_column: str) -> float:
+    """Identical rows expected by chance in a history without campaign column: a customer in m rows whose
+    campaign-varying content (arm, outcome, ...) falls on value c with the pooled share p_c repeats
+    m - sum_c (1 - (1 - p_c)^m) rows. Columns constant within every customer (features) do not vary by
+    campaign and are left out of the content. A file appended to itself repeats every row, far above this."""
+    import numpy as np
+
+    if history.empty:
+        return 0.0
+    others = [c for c in history.columns if c != id_column]
+    varying = [c for c in others if (history.groupby(id_column, sort=False)[c].nunique(dropna=False) > 1).any()]
+    if not varying:
+        return 0.0
+    shares = history[varying].astype(str).value_counts(normalize=True).to_numpy()
+    rows_per_customer = history[id_column].value_counts().value_counts()  # m -> customers with m rows
+    m = rows_per_customer.index.to_numpy(dtype=float)
+    distinct = (1.0 - (1.0 - shares[None, :]) ** m[:, None]).sum(axis=1)
+    return float((rows_per_customer.to_numpy() * (m - distinct)).sum())
 
 
 def rows_per_arm(history: pd.DataFrame, params: Params, path: str) -> CrossCheck:
