@@ -113,7 +113,7 @@ def run_highs(n: int, presolve: str) -> dict:
 
     value, cost, budget = instance(n)
     started = time.perf_counter()
-    solver = solve_with_highs(value, cost, budget, solver="ipm", presolve=presolve)
+    solver = solve_with_highs(value, cost, budget, solver="ipm", presolve=presolve, threads=1)
     return {"seconds": time.perf_counter() - started, "objective": solver.getInfo().objective_function_value,
             "status": solver.modelStatusToString(solver.getModelStatus())}
 

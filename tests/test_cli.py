@@ -58,7 +58,8 @@ def test_corrupt_input_exits_3_and_publishes_nothing(project):
 
 
 def test_infeasible_budget_exits_4(project):
-    set_params(project, optimize__probability_table="data/external/visit_probability.csv", optimize__budget=100)
+    set_params(project, optimize__probability_table="data/external/visit_probability.csv", optimize__budget=100,
+               publish__source="segment_plan")
     unchecked = offerflow(project, "optimize")  # no stage reads inputs that were never validated
     assert unchecked.returncode == 3 and "validate" in unchecked.stderr, unchecked.stderr
     for stage in ("simulate", "validate"):
@@ -66,3 +67,13 @@ def test_infeasible_budget_exits_4(project):
     result = offerflow(project, "optimize")
     assert result.returncode == 4, result.stderr
     assert "smallest feasible budget" in result.stderr.lower()
+    # publishing the customer-level plan: the segment plan's infeasibility is recorded, the run goes on
+    set_params(project, publish__source="customer_plan")
+    recorded = offerflow(project, "optimize")
+    assert recorded.returncode == 0, recorded.stderr
+    metrics = json.loads((project / "reports/optimize_metrics.json").read_text())
+    table = pd.read_csv(project / "data/external/visit_probability.csv")
+    sizes = pd.read_csv(project / "data/external/customers.csv").value_counts(["age_cat", "freq_cat"]).rename("n").reset_index()
+    table = table.merge(sizes, on=["age_cat", "freq_cat"])
+    floor = (0.1 * table["n"] * (10 * table["prob_dm2"] + 20 * table["prob_dm3"])).sum()  # 10% of each segment each coupon
+    assert metrics["feasible"] is False and metrics["smallest_feasible_budget"] == pytest.approx(floor, abs=0.01)

@@ -174,3 +174,49 @@ def test_an_incumbent_that_spends_more_is_shown_but_never_competes():
     assert result.decision.best_competitor != "incumbent"
     same = evaluate_candidate(candidate, predicted, log, Economics(0, COUPON), config, [], ARMS, ("run1", candidate.copy()))
     assert next(e for e in same.evaluations if e.name == "incumbent").role == "incumbent"
+
+
+@pytest.mark.slow
+def test_a_new_batch_is_planned_with_the_rule_valued_on_held_out_history_customers(project):
+    """History of past customers (carrying their features) plus a batch of new customers to score: the plan rule is
+    re-applied to the held-out customers, valued there against the simulator's truth, and the batch is published."""
+    from offerflow.catalog import Catalog
+    from offerflow.config import load_params
+    from offerflow.stages.evaluate import candidate_policy, evaluation_population
+    from offerflow.stages.inputs import customers_with_segments, read_history
+
+    past = pd.read_csv(project / "data/external/customers.csv")
+    truth = pd.read_csv(project / "data/external/visit_probability.csv")
+    history = simulate_history(past, truth, ARMS, ["age_cat", "freq_cat"], campaigns=12, seed=SEED)
+    history.merge(past, on="customer_id")[["campaign", "customer_id", "arm", "converted", "age_cat", "freq_cat"]].to_csv(
+        project / "data/external/past_campaigns.csv", index=False)
+    batch = past.sample(n=3000, random_state=1).reset_index(drop=True)
+    batch["customer_id"] = np.arange(900_001, 903_001)
+    batch.to_csv(project / "data/external/new_batch.csv", index=False)
+    set_params(project, simulate__enabled=False, data__history="data/external/past_campaigns.csv",
+               data__customers="data/external/new_batch.csv", optimize__budget=6000.0)
+    assert subprocess.run([OFFERFLOW, "dvc-yaml"], cwd=project, capture_output=True).returncode == 0
+    result = run_project(project)
+    assert result.returncode == 0, result.stderr
+    verdict = json.loads((project / "reports/policy_evaluation.json").read_text())
+    held = verdict["held_out"]
+    assert held["population"] == "held_out_customers" and held["customers_not_in_customers_file"] == held["customers"]
+    assert 1300 < held["customers"] < 1700  # ~30% of the 5,000 past customers
+    published = pd.read_csv(project / "data/published/assignments.csv")
+    assert sorted(published["customer_id"]) == batch["customer_id"].tolist()  # the batch, not the history's customers
+
+    # the rule on the held-out customers, valued with the simulator's truth: the estimate must be near it
+    params = load_params(project / "params.yaml")
+    catalog = Catalog(params)
+    customers, _ = customers_with_segments(catalog)
+    _, held_out = split_history(read_history(catalog), "customer_id", params.evaluate.holdout)
+    population = evaluation_population(params, catalog, customers, np.zeros((len(customers), 3)),
+                                       candidate_policy(params, catalog, customers), held_out)
+    assert population.choice.kind == "held_out_customers"
+    true_probs = population.customers.merge(truth, on=["age_cat", "freq_cat"])[[f"prob_{a}" for a in ARMS]].to_numpy()
+    true_value = float((population.candidate * true_probs).sum(axis=1).mean())
+    spend_share = (population.candidate * population.predicted * COUPON).sum() / len(population.customers)
+    assert spend_share <= 6000.0 / 3000 + 1e-9  # the rule keeps the batch's budget per customer
+    details = json.loads((project / "reports/policy_evaluation_details.json").read_text())
+    row = next(r for r in details["policies"] if r["policy"] == "candidate")
+    assert abs(row["value"] - true_value) < 4 * row["value_se"], (row, true_value)

@@ -25,7 +25,9 @@ def test_defaults_describe_the_default_testbed() -> None:
         ({"behaviour": {"rule_offer": "coupon"}}, "behaviour.rule_offer 'coupon'"),
         ({"testbed": {"sequencing": {"payoff_offer": "coupon"}}}, "testbed.sequencing.payoff_offer"),
         ({"testbed": {"offer_lift": {"ad": 0.0}}}, "one lift per offer"),
-        ({"testbed": None}, "spend_source 'simulation' needs a testbed"),
+        ({"testbed": None, "log": {"path": "journeys.csv"}}, "spend_source 'simulation' needs a testbed"),
+        ({"testbed": None}, "log.path must name your journey log"),
+        ({"log": {"path": "journeys.csv"}}, "log.path is set while a testbed simulates the log"),
         ({"log": {"customer_id": "step"}}, "must be distinct"),
         ({"learn": {"baselines": ["oracle"]}}, "unknown baselines"),
         ({"offers": {"ad": {"discount": 1.5}}}, "less than 1"),
@@ -40,5 +42,5 @@ def test_mistakes_are_refused_with_the_key(raw: dict, message: str) -> None:
 
 def test_a_real_log_without_testbed_uses_the_log_for_spend() -> None:
     config = JourneyConfig.model_validate({"testbed": None, "budget": {"spend_source": "logs"},
-                                           "log": {"features": ["age", "recency"]}})
+                                           "log": {"path": "journeys.csv", "features": ["age", "recency"]}})
     assert config.testbed is None and config.log.features == ("age", "recency")

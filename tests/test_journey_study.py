@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from test_journey_support import SMALL_MODEL, small_config
@@ -20,6 +22,7 @@ def test_a_log_without_its_simulator_is_learned_and_evaluated_reproducibly() -> 
     log = simulate_journey_log(simulated)
     real = small_config(  # what a user with a real log sets: no testbed, spend estimated from the log
         testbed=None,
+        log=simulated.log.model_copy(update={"path": Path("journeys.csv")}),
         budget=BudgetConfig(per_customer=5.0, spend_source="logs", max_evaluations=6, tolerance=0.05),
         learn=simulated.learn,
         evaluation=simulated.evaluation,

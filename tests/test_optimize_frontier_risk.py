@@ -80,8 +80,8 @@ def test_tiny_frontier_matches_the_hull_by_hand():
         assert row.cost_per_incremental_conversion == pytest.approx(row.budget / row.objective, rel=1e-9)
     marginal = table["marginal_cost_per_incremental_conversion"].tolist()
     assert marginal[1:4] == pytest.approx([35.0, 35.0, 520 / 12], rel=1e-9)
-    assert marginal[0] <= 20.0 + 1e-9  # at the floor the dual is a subgradient: at least the first edge's slope
-    assert marginal[4] is None or marginal[4] == pytest.approx(85.0, rel=1e-9)  # the last edge or nothing
+    assert marginal[0] == pytest.approx(20.0, rel=1e-6)  # what the next dollar buys: the first edge
+    assert pd.isna(marginal[4])  # at saturation more money buys nothing (the dual would say 85)
 
 
 def test_saturation_is_the_cheapest_plan_reaching_the_optimum():
@@ -268,3 +268,15 @@ def test_run_optimize_with_cap_fairness_and_constraints(project):
     overrides = {"optimize.capacity": {"dm3": 400}, "optimize.figures": False}
     with pytest.raises(InfeasiblePlanError, match=r"offer dm3: min_share 0.1 x 5,000 customers = 500.0 > capacity 400"):
         run_optimize(given_table_params(project, **overrides))
+
+
+def test_left_and_right_budget_prices_at_a_kink_and_past_saturation():
+    from offerflow.optimize.segment_lp import budget_prices
+
+    problem = tiny_problem()  # edges: A 20 USD/conv up to 778, A 30 to 1198, C 35 to 2080, B 43.3 to 2444, B 85 to 2920
+    left, right = budget_prices(problem, 778.0)
+    assert left == pytest.approx(1 / 20, rel=1e-6) and right == pytest.approx(1 / 30, rel=1e-6)
+    left, right = budget_prices(problem, 2920.0)
+    assert left == pytest.approx(1 / 85, rel=1e-6) and right == 0.0  # more money buys nothing
+    left, right = budget_prices(problem, 638.0)
+    assert left == float("inf") and right == pytest.approx(1 / 20, rel=1e-6)  # the smallest feasible budget

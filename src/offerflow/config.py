@@ -124,12 +124,20 @@ class DuplicatesConfig(_Section):
     max_share: float = Field(0.01, ge=0, le=1)  # without a campaign column: repeated rows tolerated up to this share
 
 
+class DriftConfig(_Section):
+    """Customers to score (a new batch) compared with the customers the model learned from."""
+
+    max_psi: float = Field(0.25, gt=0)  # population stability index above this: the feature moved
+    action: Literal["warn", "fail"] = "warn"
+
+
 class ValidateConfig(_Section):
     suites_dir: Path = Path("expectations")
     data_docs: bool = True
     max_sample_values: int = Field(10, ge=1, le=20)  # offending values shown per failure (GX keeps 20)
     min_rows_per_arm: int = Field(50, ge=1)  # fewer history rows for an arm: its response cannot be learned
     duplicates: DuplicatesConfig = DuplicatesConfig()
+    drift: DriftConfig = DriftConfig()
 
 
 LearnerName = Literal["s_learner", "t_learner", "x_learner", "dr_learner", "uplift_forest"]
@@ -362,6 +370,9 @@ class EvaluateConfig(_Section):
     """Off-policy evaluation of the plan on held-out history, simple baselines at the same spend, the publish gate."""
 
     holdout: HoldoutConfig = HoldoutConfig()
+    # whom policies are valued on: the customers file (its plan), or the held-out history's customers (the plan
+    # rule re-applied to them: the customers file is a new batch); auto picks by whether the batch is new
+    population: Literal["auto", "customers", "held_out_customers"] = "auto"
     baselines: BaselinesConfig = BaselinesConfig()
     gate: GateConfig = GateConfig()
     figures: bool = True  # reports/figures/policy_evaluation.png

@@ -219,8 +219,8 @@ STAGES: tuple[Stage, ...] = (
         does="check the plan against simple rules",
         help="value the plan, simple baselines at the same spend and the incumbent on held-out history; the gate",
         runner=stages.run_evaluate,
-        params=("data", "arms", "evaluate", "train.propensity", "optimize.objective", "optimize.value_per_conversion",
-                "publish"),
+        # optimize, probabilities and allocate: the plan rule is re-applied to held-out customers of a new batch
+        params=("data", "arms", "evaluate", "train.propensity", "optimize", "probabilities", "allocate", "publish"),
         inputs=(
             Input("customers"),
             Input("history"),
@@ -229,6 +229,7 @@ STAGES: tuple[Stage, ...] = (
             Input("model"),
             Input("segment_plan", publishes_segment_plan),
             Input("customer_plan", publishes_customer_plan),
+            Input("exclude_list", lambda p: p.data.exclude is not None),
             VALIDATED,
         ),
         outputs=(
@@ -238,7 +239,7 @@ STAGES: tuple[Stage, ...] = (
             Output("policy_evaluation_plot", "plot", plot={"x": "policy", "y": "incremental_value"}),
             Output("policy_evaluation_figure", "figure", lambda p: p.evaluate.figures),
         ),
-        code=("evaluation", "segments.py", "uplift/model.py", "publish"),
+        code=("evaluation", "segments.py", "uplift", "optimize", "distributed.py", "stages/allocate.py", "publish"),
     ),
     Stage(
         name="publish",

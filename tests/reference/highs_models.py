@@ -40,7 +40,7 @@ def solve_constrained_with_highs(
     minimize_cost: bool = False,
     solver: str = "simplex",
     presolve: str = "choose",
-    threads: int = 1,
+    threads: int | None = None,
     time_limit: float | None = None,
 ):
     """The whole customer-level problem in HiGHS: budget, capacity per offer, group caps, min/max shares
@@ -86,7 +86,8 @@ def solve_constrained_with_highs(
         lp.integrality_ = [highspy.HighsVarType.kInteger] * (n * k)
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", threads)
+    if threads is not None:  # HiGHS's scheduler is global and sized by the first run: a later size fails every run
+        highs.setOptionValue("threads", threads)
     if time_limit is not None:
         highs.setOptionValue("time_limit", float(time_limit))
     if integer:

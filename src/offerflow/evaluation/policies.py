@@ -42,6 +42,15 @@ class Economics:
     coupon: np.ndarray  # USD per redeemed offer, per arm
     objective: str = "incremental_conversions"
     value_per_conversion: float | None = None
+    contact: np.ndarray | None = None  # USD per customer contacted, per arm (None: none)
+
+    @property
+    def contact_cost(self) -> np.ndarray:
+        return np.zeros_like(self.coupon, dtype=float) if self.contact is None else np.asarray(self.contact, dtype=float)
+
+    def expected_cost(self, predicted: np.ndarray) -> np.ndarray:
+        """customers x arms expected cost: the coupon if the customer converts, the contact always."""
+        return predicted * self.coupon[None, :] + self.contact_cost[None, :]
 
     @property
     def unit(self) -> str:
@@ -61,14 +70,14 @@ def rewards(log: HeldOutLog, predicted: np.ndarray, economics: Economics) -> tup
     """(value reward in the objective's unit, realized coupon cost), each with the model's per-arm prediction."""
     mu = predicted[log.customer_row]
     converted = log.converted.astype(float)
-    coupon = economics.coupon
-    paid = coupon[log.arm_index] * converted
-    cost = Reward(paid, (0.0, float(coupon.max())), mu * coupon[None, :])
+    coupon, contact = economics.coupon, economics.contact_cost
+    paid = coupon[log.arm_index] * converted + contact[log.arm_index]
+    cost = Reward(paid, (float(contact.min()), float((coupon + contact).max())), economics.expected_cost(mu))
     objective, worth = economics.objective, economics.value_per_conversion or 0.0
     if objective == "revenue":
         value = Reward(worth * converted, (0.0, worth), worth * mu)
     elif objective == "profit":
-        value = Reward(worth * converted - paid, (-float(coupon.max()), worth), worth * mu - mu * coupon[None, :])
+        value = Reward(worth * converted - paid, (-float((coupon + contact).max()), worth), worth * mu - economics.expected_cost(mu))
     else:  # conversions: the gain over nobody treated is the incremental conversions
         value = Reward(converted, (0.0, 1.0), mu)
     return value, cost
@@ -90,7 +99,7 @@ def evaluate_candidate(
 ) -> EvaluationResult:
     """Estimate the candidate, the baselines at its spend and the incumbent on the held-out rows; apply the gate."""
     n_arms = len(arms)
-    expected_cost = predicted * economics.coupon[None, :]
+    expected_cost = economics.expected_cost(predicted)
     value, cost = rewards(log, predicted, economics)
     logged = campaign_log(log, n_arms)
     arm_values = constant_policy_values(logged, value, config.gate.estimator)

@@ -47,6 +47,7 @@ def value_on_truth(
     coupon_cost: dict[str, float],
     objective: str = "incremental_conversions",
     value_per_conversion: float | None = None,
+    contact_cost: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Objective, incremental conversions, conversions and expected coupon cost of `counts` under `truth`.
 
@@ -68,14 +69,16 @@ def value_on_truth(
     chosen = joined[OFFER].map({arm: j for j, arm in enumerate(arms)}).to_numpy()
     rows = np.arange(len(joined))
     n = joined[CUSTOMERS].to_numpy(dtype=float)
-    per_customer = objective_coefficients(prob, arms, control, dict(coupon_cost), objective, value_per_conversion)
+    per_customer = objective_coefficients(prob, arms, control, dict(coupon_cost), objective, value_per_conversion,
+                                          dict(contact_cost or {}))
     unit_cost = np.array([coupon_cost[arm] for arm in arms], dtype=float)
+    contact = np.array([(contact_cost or {}).get(arm, 0.0) for arm in arms], dtype=float)
     p_chosen = prob[rows, chosen]
     return {
         "objective": float((n * per_customer[rows, chosen]).sum()),
         "incremental_conversions": float((n * (p_chosen - prob[:, arms.index(control)])).sum()),
         "conversions": float((n * p_chosen).sum()),
-        "expected_cost": float((n * p_chosen * unit_cost[chosen]).sum()),
+        "expected_cost": float((n * (p_chosen * unit_cost[chosen] + contact[chosen])).sum()),
     }
 
 
@@ -104,7 +107,7 @@ def segment_plan_on_truth(
     sized = size_given_table(truth, customers, columns, source)
     scored = value_on_truth(
         segment_plan_counts(plan, columns), sized, columns, arms.names, arms.control, arms.coupon_cost,
-        settings.objective, settings.value_per_conversion,
+        settings.objective, settings.value_per_conversion, dict(arms.contact_cost),
     )
     value, cost = scored["objective"], scored["expected_cost"]
     evaluation = {
@@ -141,7 +144,7 @@ def customer_plan_on_truth(
     arms, settings = params.arms, params.optimize
     scored = value_on_truth(
         customer_plan_counts(plan, customers, columns), truth, columns, arms.names, arms.control, arms.coupon_cost,
-        settings.objective, settings.value_per_conversion,
+        settings.objective, settings.value_per_conversion, dict(arms.contact_cost),
     )
     return {
         "true_objective_of_plan": round_significant(scored["objective"]),

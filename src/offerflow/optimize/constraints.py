@@ -32,10 +32,11 @@ class ShareBounds:
     lower: np.ndarray  # min share per offer
     upper: np.ndarray  # max share per offer
     capacity: np.ndarray  # max customers per offer
+    groups: tuple[tuple[str, tuple[int, ...], float], ...] = ()  # (name, offer indexes, most customers) caps
 
     def with_common_minimum(self, share: float) -> "ShareBounds":
         """Bounds with every offer's minimum raised to at least `share` (fairness mode)."""
-        return ShareBounds(self.arms, np.maximum(self.lower, share), self.upper, self.capacity)
+        return ShareBounds(self.arms, np.maximum(self.lower, share), self.upper, self.capacity, self.groups)
 
     def describe(self) -> dict:
         """JSON-ready view: one number when all offers agree, else a dict per offer."""
@@ -45,7 +46,11 @@ class ShareBounds:
             return rounded[0] if len(set(rounded)) == 1 else dict(zip(self.arms, rounded))
 
         capacity = {arm: int(c) for arm, c in zip(self.arms, self.capacity) if math.isfinite(c)}
-        return {"min_share": collapse(self.lower), "max_share": collapse(self.upper), "capacity": capacity}
+        described = {"min_share": collapse(self.lower), "max_share": collapse(self.upper), "capacity": capacity}
+        if self.groups:
+            described["groups"] = {name: {"offers": [self.arms[d] for d in offers], "max": int(cap)}
+                                   for name, offers, cap in self.groups}
+        return described
 
 
 def per_offer(setting: ShareSetting, arms: Sequence[str], default: float, key: str) -> np.ndarray:
@@ -70,8 +75,9 @@ def share_bounds(
     min_share: ShareSetting = 0.0,
     max_share: ShareSetting = None,
     capacity: Mapping[str, float] | None = None,
+    groups: Mapping[str, tuple[Sequence[str], float]] | None = None,
 ) -> ShareBounds:
-    """Normalize params-style settings into per-offer arrays."""
+    """Normalize params-style settings into per-offer arrays (and caps over groups of offers)."""
     capacity = dict(capacity or {})
     unknown = sorted(set(capacity) - set(arms))
     if unknown:
@@ -81,7 +87,13 @@ def share_bounds(
     if bad:
         raise ValueError(f"optimize.capacity must be >= 0 customers, got {bad}")
     lower = per_offer(min_share, arms, 0.0, "min_share")
-    return ShareBounds(tuple(arms), lower, per_offer(max_share, arms, 1.0, "max_share"), caps)
+    built = []
+    for name, (offers, cap) in (groups or {}).items():
+        unknown = sorted(set(offers) - set(arms))
+        if unknown or not offers:
+            raise ValueError(f"optimize.groups.{name} names offer(s) {unknown or '[]'} that are not arms {list(arms)}")
+        built.append((str(name), tuple(sorted(list(arms).index(o) for o in set(offers))), float(cap)))
+    return ShareBounds(tuple(arms), lower, per_offer(max_share, arms, 1.0, "max_share"), caps, tuple(built))
 
 
 def explain_share_conflicts(bounds: ShareBounds, customers: float) -> None:
@@ -113,5 +125,10 @@ def explain_share_conflicts(bounds: ShareBounds, customers: float) -> None:
             f"the offers can reach at most {customers * reachable.sum():,.0f} of {customers:,.0f} customers "
             f"({parts}; by max_share and capacity): every customer needs one offer"
         )
+    for name, offers, cap in bounds.groups:
+        floor = float(sum(lower[d] for d in offers)) * customers
+        if floor > cap + 1e-9:
+            members = ", ".join(arms[d] for d in offers)
+            problems.append(f"group {name} ({members}): its offers' minimum shares need {floor:,.1f} customers > cap {cap:,.0f}")
     if problems:
         raise InfeasiblePlanError("no plan meets the share constraints at any budget: " + "; ".join(problems))

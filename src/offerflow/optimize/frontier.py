@@ -21,7 +21,10 @@ import pandas as pd
 
 from offerflow.optimize.lp_model import SolverError, maximize
 from offerflow.optimize.risk import cost_moments, cost_quantile, exceed_probability
+from offerflow.optimize.objectives import incremental_per_usd
 from offerflow.optimize.segment_lp import (
+    DUAL_NOISE,
+    PRICE_STEP,
     SegmentProblem,
     clean_shares,
     plan_metrics,
@@ -84,10 +87,16 @@ def frontier_row(problem: SegmentProblem, budget: float, quantile_level: float) 
     shares = clean_shares(solution.shares, problem.bounds)
     metrics = plan_metrics(problem, shares, budget, solution.dual, problem.bounds)
     data = problem.data
-    mean, std = cost_moments(data.sizes[:, None] * shares, data.prob, data.unit_cost[None, :])
+    mean, std = cost_moments(data.sizes[:, None] * shares, data.prob, data.unit_cost[None, :], data.contact[None, :])
     value = problem.value_per_conversion
     profit = None if value is None else value * metrics["expected_incremental_conversions"] - metrics["expected_cost"]
     row = {key: metrics[key] for key in FRONTIER_COLUMNS if key in metrics}
+    # what the next dollar buys (the right-hand price): at a kink the dual is the slope before it, and at the
+    # saturation budget more money buys nothing, so the marginal cost there is none, not the last slope's
+    step = max(PRICE_STEP * budget, 1e-3)
+    right = (solve_at(problem, budget + step).objective - solution.objective) / step
+    per_usd = incremental_per_usd(problem.objective, right, problem.value_per_conversion, right > DUAL_NOISE)
+    row["marginal_cost_per_incremental_conversion"] = 1.0 / per_usd if per_usd > DUAL_NOISE else None
     row.update(
         incremental_profit=profit,
         cost_std=std,

@@ -46,6 +46,11 @@ def build_model(spend: np.ndarray, sizes: np.ndarray, bounds: ShareBounds, budge
     model.capacity = pyo.Constraint(
         capped, rule=lambda m, d: sum(float(sizes[s]) * m.x[s, d] for s in range(n_segments)) <= float(bounds.capacity[d])
     )
+    model.group_cap = pyo.Constraint(
+        range(len(bounds.groups)),
+        rule=lambda m, g: sum(float(sizes[s]) * m.x[s, d] for s in range(n_segments) for d in bounds.groups[g][1])
+        <= bounds.groups[g][2],
+    )
     cost = linear(model, spend)
     if budget is not None and not isinstance(cost, (int, float)):
         model.budget_con = pyo.Constraint(expr=cost <= float(budget))  # absent when no plan can cost anything

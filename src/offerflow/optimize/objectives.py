@@ -46,6 +46,7 @@ def objective_coefficients(
     coupon_cost: dict[str, float],
     objective: str = "incremental_conversions",
     value: float | np.ndarray | None = None,
+    contact_cost: dict[str, float] | None = None,
 ) -> np.ndarray:
     """Objective value per (row, offer) of giving that row's customer the offer (rows x arms).
 
@@ -67,7 +68,8 @@ def objective_coefficients(
     if objective == "revenue":
         return revenue
     unit_cost = np.array([coupon_cost[arm] for arm in arms], dtype="float64")
-    return revenue - unit_cost[None, :] * prob
+    contact = np.array([(contact_cost or {}).get(arm, 0.0) for arm in arms], dtype="float64")
+    return revenue - unit_cost[None, :] * prob - contact[None, :]
 
 
 def incremental_per_usd(objective: str, dual: float, value: float | None, budget_binding: bool) -> float:
@@ -128,6 +130,8 @@ def customer_value_and_cost(
     prob = probabilities[prob_columns(arms.names)].to_numpy(dtype=float)
     objective = params.optimize.objective
     value = customer_values(probabilities, params, customers) if objective in VALUED else None
-    coefficients = objective_coefficients(prob, arms.names, arms.control, arms.coupon_cost, objective, value)
+    coefficients = objective_coefficients(prob, arms.names, arms.control, arms.coupon_cost, objective, value,
+                                          dict(arms.contact_cost))
     coupon = np.array([arms.coupon_cost[arm] for arm in arms.names])
-    return coefficients, prob * coupon[None, :]
+    contact = np.array([arms.contact(arm) for arm in arms.names])
+    return coefficients, prob * coupon[None, :] + contact[None, :]

@@ -78,6 +78,8 @@ def problem_for_params(table: pd.DataFrame, params: Params, source: Path | str) 
             objective=settings.objective,
             value_per_conversion=settings.value_per_conversion,
             time_limit_seconds=settings.solver.time_limit_seconds,
+            contact_cost=dict(arms.contact_cost),
+            groups={name: (group.offers, group.max) for name, group in settings.groups.items()},
         )
     except ProbabilityTableError as error:
         raise InputFileError(f"{source}: {error}") from error
@@ -97,7 +99,7 @@ def plan_shares(problem: SegmentProblem, plan: SegmentPlan) -> np.ndarray:
 def plan_cost_risk(problem: SegmentProblem, plan: SegmentPlan, budget: float, level: float) -> dict:
     data = problem.data
     counts = data.sizes[:, None] * plan_shares(problem, plan)
-    return cost_risk(counts, data.prob, data.unit_cost[None, :], budget, level)
+    return cost_risk(counts, data.prob, data.unit_cost[None, :], budget, level, data.contact[None, :])
 
 
 def capped_mean_budget(problem: SegmentProblem, budget: float, level: float, fairness: bool) -> float:

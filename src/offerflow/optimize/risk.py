@@ -24,13 +24,15 @@ MAX_BISECTIONS = 60
 STANDARD_NORMAL = NormalDist()
 
 
-def cost_moments(counts: np.ndarray, prob: np.ndarray, unit_cost: np.ndarray) -> tuple[float, float]:
-    """Mean and standard deviation of the realized coupon cost (independent redemptions).
+def cost_moments(
+    counts: np.ndarray, prob: np.ndarray, unit_cost: np.ndarray, contact: np.ndarray | float = 0.0
+) -> tuple[float, float]:
+    """Mean and standard deviation of the realized cost (independent redemptions; contact costs are certain).
 
     Arrays broadcast: segments x offers with counts = N_s x[s,d], or one row per customer with count 1.
     """
-    counts, prob, unit_cost = (np.asarray(a, dtype="float64") for a in (counts, prob, unit_cost))
-    mean = float((counts * unit_cost * prob).sum())
+    counts, prob, unit_cost, contact = (np.asarray(a, dtype="float64") for a in (counts, prob, unit_cost, contact))
+    mean = float((counts * (unit_cost * prob + contact)).sum())
     variance = float((counts * unit_cost**2 * prob * (1.0 - prob)).sum())
     return mean, math.sqrt(max(variance, 0.0))
 
@@ -49,9 +51,11 @@ def cost_quantile(mean: float, std: float, level: float) -> float:
     return mean + STANDARD_NORMAL.inv_cdf(level) * std
 
 
-def cost_risk(counts: np.ndarray, prob: np.ndarray, unit_cost: np.ndarray, budget: float, level: float) -> dict:
+def cost_risk(
+    counts: np.ndarray, prob: np.ndarray, unit_cost: np.ndarray, budget: float, level: float, contact: np.ndarray | float = 0.0
+) -> dict:
     """The numbers a budget owner asks for: expected cost, spread, chance of overspending, a high quantile."""
-    mean, std = cost_moments(counts, prob, unit_cost)
+    mean, std = cost_moments(counts, prob, unit_cost, contact)
     return {
         "budget": budget,
         "mean_cost": mean,

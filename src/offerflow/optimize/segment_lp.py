@@ -16,7 +16,7 @@ budget that can pay for the minimum shares (the min-cost LP with the same constr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -56,6 +56,7 @@ PLAN_COLUMNS = (
 DIGITS = 10  # significant digits kept in outputs: absorbs solver round-off, keeps files byte-stable
 BOUND_SNAP = 1e-9  # a share this close to a bound is exactly at that bound
 DUAL_NOISE = 1e-9  # |dual| below this is round-off, not a price
+PRICE_STEP = 1e-4  # budget step (share of the budget) of the left/right price re-solves: exact unless a kink is closer
 SHARE_GRID = 1e9  # fairness: the common share is rounded down to this grid so the re-solve stays feasible
 MAX_LISTED = 5
 
@@ -82,7 +83,8 @@ class LPData:
     spend: np.ndarray  # c_d N_s p[s,d]: expected coupon cost if all of s gets d
     conversions: np.ndarray  # N_s p[s,d]
     prob: np.ndarray  # p[s,d]
-    unit_cost: np.ndarray  # c_d
+    unit_cost: np.ndarray  # c_d: paid when the offer converts (a redeemed coupon)
+    contact: np.ndarray = field(default_factory=lambda: np.zeros(0))  # k_d: paid for every customer contacted
 
 
 @dataclass(frozen=True)
@@ -169,22 +171,27 @@ def lp_data(
     coupon_cost: Mapping[str, float],
     objective: str = "incremental_conversions",
     value_per_conversion: float | None = None,
+    contact_cost: Mapping[str, float] | None = None,
 ) -> LPData:
     """Coefficient arrays of the LP, rows in table order, columns in arm order."""
     sizes = table[N_CUSTOMERS].to_numpy(dtype="float64")
     prob = table[[prob_column(arm) for arm in arms]].to_numpy(dtype="float64")
     prob = np.where(sizes[:, None] > 0, prob, 0.0)  # an empty segment may have no probabilities at all
     unit_cost = np.array([coupon_cost[arm] for arm in arms], dtype="float64")
+    contact = np.array([(contact_cost or {}).get(arm, 0.0) for arm in arms], dtype="float64")
     conversions = sizes[:, None] * prob
-    per_customer = objective_coefficients(prob, arms, control, dict(coupon_cost), objective, value_per_conversion)
+    per_customer = objective_coefficients(
+        prob, arms, control, dict(coupon_cost), objective, value_per_conversion, dict(contact_cost or {})
+    )
     return LPData(
         sizes=sizes,
         value=sizes[:, None] * per_customer,
         gain=conversions - conversions[:, [list(arms).index(control)]],
-        spend=conversions * unit_cost[None, :],
+        spend=conversions * unit_cost[None, :] + sizes[:, None] * contact[None, :],
         conversions=conversions,
         prob=prob,
         unit_cost=unit_cost,
+        contact=contact,
     )
 
 
@@ -200,6 +207,8 @@ def prepare_problem(
     objective: str = "incremental_conversions",
     value_per_conversion: float | None = None,
     time_limit_seconds: float = 60,
+    contact_cost: Mapping[str, float] | None = None,
+    groups: Mapping[str, tuple[Sequence[str], int]] | None = None,
 ) -> SegmentProblem:
     """Check everything that does not depend on the budget, once, and keep the LP's coefficients.
 
@@ -208,11 +217,11 @@ def prepare_problem(
     """
     check_arguments(arms, control, coupon_cost, 0.0)
     check_objective(objective, value_per_conversion)
-    bounds = share_bounds(arms, min_share, max_share, capacity)
+    bounds = share_bounds(arms, min_share, max_share, capacity, groups)
     check_table(table, list(segment_columns), arms)
     populated = table[pd.to_numeric(table[N_CUSTOMERS]) > 0]
     populated = populated.sort_values(SEGMENT_ID, kind="stable").reset_index(drop=True)
-    data = lp_data(populated, arms, control, coupon_cost, objective, value_per_conversion)
+    data = lp_data(populated, arms, control, coupon_cost, objective, value_per_conversion, contact_cost)
     explain_share_conflicts(bounds, float(data.sizes.sum()))
     return SegmentProblem(
         populated, tuple(segment_columns), tuple(arms), data, bounds, objective, value_per_conversion, time_limit_seconds
@@ -252,6 +261,23 @@ def solve_at(problem: SegmentProblem, budget: float, bounds: ShareBounds | None 
     if floor <= budget:
         raise SolverError(f"HiGHS called budget {budget:,.2f} infeasible, yet the cheapest plan costs {floor:,.2f}")
     raise infeasible_budget_error(budget, floor, bounds)
+
+
+def budget_prices(problem: SegmentProblem, budget: float, bounds: ShareBounds | None = None) -> tuple[float, float]:
+    """(left, right) marginal value of the budget in objective units per USD: what one dollar less loses and
+    what one dollar more buys. They differ at a kink, where the LP dual is only one of them; beyond the
+    saturation budget the right one is 0, and at the smallest feasible budget the left one is infinite.
+    """
+    step = max(PRICE_STEP * budget, 1e-3)
+    at = solve_at(problem, budget, bounds).objective
+    above = solve_at(problem, budget + step, bounds).objective
+    try:
+        below = solve_at(problem, budget - step, bounds).objective
+        left = (at - below) / step
+    except InfeasiblePlanError:
+        left = math.inf
+    right = (above - at) / step
+    return max(left, 0.0), max(right, 0.0) if right > DUAL_NOISE else 0.0
 
 
 def fair_bounds(problem: SegmentProblem, budget: float) -> tuple[ShareBounds, float]:
@@ -361,12 +387,14 @@ def optimize_segments(
     fairness: bool = False,
     objective: str = "incremental_conversions",
     value_per_conversion: float | None = None,
+    contact_cost: Mapping[str, float] | None = None,
+    groups: Mapping[str, tuple[Sequence[str], int]] | None = None,
 ) -> SegmentPlan:
     """Best shares of every offer per segment within the budget; plan sorted by segment_id, then arm order."""
     check_arguments(arms, control, coupon_cost, budget)
     problem = prepare_problem(
         table, segment_columns, arms, control, coupon_cost, min_share, max_share, capacity,
-        objective, value_per_conversion, time_limit_seconds,
+        objective, value_per_conversion, time_limit_seconds, contact_cost, groups,
     )
     return plan_problem(problem, budget, fairness)
 
@@ -380,6 +408,7 @@ def score_plan(
     coupon_cost: dict[str, float],
     objective: str = "incremental_conversions",
     value_per_conversion: float | None = None,
+    contact_cost: Mapping[str, float] | None = None,
 ) -> dict:
     """Objective, incremental conversions and coupon cost of a plan's shares if `table` held the true probabilities.
 
@@ -397,7 +426,7 @@ def score_plan(
         missing = _rows(joined, unpriced, segment_columns)
         raise ProbabilityTableError(f"planned segments missing from the table: {missing}")
     check_table(joined.drop(columns="_merge"), segment_columns, arms)
-    data = lp_data(joined, arms, control, coupon_cost, objective, value_per_conversion)
+    data = lp_data(joined, arms, control, coupon_cost, objective, value_per_conversion, contact_cost)
     x = joined[share_columns].to_numpy(dtype="float64")
     return {
         "objective": float((data.value * x).sum()),

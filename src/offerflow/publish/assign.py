@@ -175,13 +175,15 @@ def _segment_rng(seed: int, segment_id: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(segment_id)])
 
 
-def assign_from_plan(plan: pd.DataFrame, customers: pd.DataFrame, seed: int) -> pd.DataFrame:
+def assign_from_plan(plan: pd.DataFrame, customers: pd.DataFrame, seed: int, limits=None) -> pd.DataFrame:
     """One offer per customer, realizing the plan's shares with exact whole counts per segment.
 
     `customers` needs customer_id and segment_id. Within a segment the customers (sorted by id, so
     input order does not matter) are shuffled by a generator seeded from (seed, segment_id) and
     handed out in blocks following the plan's arm order. Returns customer_id, segment_id, offer,
-    predicted_probability, expected_cost sorted by customer_id.
+    predicted_probability, expected_cost sorted by customer_id. With `limits` (publish.rounding.PlanLimits) the
+    whole counts keep the budget, capacities and group caps the shares kept (a few customers move to a cheaper
+    offer of their segment when rounding up would break one).
     """
     check_plan(plan)
     missing = [column for column in (CUSTOMER_ID, SEGMENT_ID) if column not in customers.columns]
@@ -193,6 +195,10 @@ def assign_from_plan(plan: pd.DataFrame, customers: pd.DataFrame, seed: int) -> 
     sizes = _check_sizes_by_id(plan, customers)
     cells = offer_counts(plan, sizes)
     cells["unit_cost"] = _unit_cost(cells)
+    if limits is not None:
+        from offerflow.publish.rounding import repair_counts
+
+        cells = repair_counts(cells, limits)
     ordered = customers[[CUSTOMER_ID, SEGMENT_ID]].sort_values(CUSTOMER_ID, kind="stable")
     parts = []
     for segment_id, members in ordered.groupby(SEGMENT_ID, sort=True):

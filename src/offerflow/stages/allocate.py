@@ -49,16 +49,32 @@ def excluded_customers(params: Params, catalog: Catalog, ids: pd.Series, custome
     return np.asarray(ids.isin(listed[data.customer_id]).to_numpy(), dtype=bool)
 
 
-def customer_constraints(params: Params, excluded: np.ndarray | None = None):
-    """optimize's capacities, shares (of all customers) and offer groups, plus exclusions, for the allocator."""
+def customer_constraints(params: Params, excluded: np.ndarray | None = None, scale: float = 1.0):
+    """optimize's capacities, shares (of all customers) and offer groups, plus exclusions, for the allocator.
+
+    `scale` < 1 sizes the counts (capacities, group caps) to a population `scale` times the customer file's,
+    as when the plan rule is re-applied to held-out customers; shares are shares and do not scale."""
     from offerflow.optimize.coupled_allocation import CustomerConstraints
 
     settings, arms = params.optimize, params.arms
+    capacity = {arm: math.floor(count * scale + 1e-9) for arm, count in settings.capacity.items()}
+    groups = {name: (g.offers, math.floor(g.max * scale + 1e-9)) for name, g in settings.groups.items()}
     return CustomerConstraints.from_settings(
-        arms.names, arms.control, capacity=settings.capacity, min_share=settings.min_share,
-        max_share=settings.max_share, groups={name: (g.offers, g.max) for name, g in settings.groups.items()},
-        excluded=excluded,
+        arms.names, arms.control, capacity=capacity, min_share=settings.min_share,
+        max_share=settings.max_share, groups=groups, excluded=excluded,
     )
+
+
+def allocate_customers(params: Params, probabilities: pd.DataFrame, customers: pd.DataFrame, constraints,
+                       budget: float | None, executor=None):
+    """The plan rule: every customer's best offer under the budget and constraints, from their probabilities.
+    Returns (allocation, expected cost matrix)."""
+    from offerflow.optimize.coupled_allocation import allocate_with_constraints
+    from offerflow.optimize.objectives import customer_value_and_cost
+
+    value, cost = customer_value_and_cost(probabilities, customers, params)
+    allocation = allocate_with_constraints(value, cost, budget, constraints, params.allocate.partition_rows, executor=executor)
+    return allocation, cost
 
 
 def run_allocate(params: Params) -> dict:
@@ -67,19 +83,14 @@ def run_allocate(params: Params) -> dict:
 
     from offerflow.distributed import partition_executor
     from offerflow.evaluation.truth import customer_plan_on_truth
-    from offerflow.optimize.coupled_allocation import allocate_with_constraints
-    from offerflow.optimize.objectives import customer_value_and_cost
 
     catalog = Catalog(params)
     probabilities = read_table(catalog.path("customer_probabilities"))
     customers = read_customers(catalog)
-    value, cost = customer_value_and_cost(probabilities, customers, params)
     excluded = excluded_customers(params, catalog, probabilities[CUSTOMER_ID], customers)
     constraints = customer_constraints(params, excluded)
     with partition_executor(params.orchestration) as executor:
-        allocation = allocate_with_constraints(
-            value, cost, params.optimize.budget, constraints, params.allocate.partition_rows, executor=executor
-        )
+        allocation, cost = allocate_customers(params, probabilities, customers, constraints, params.optimize.budget, executor)
     arms = np.asarray(params.arms.names, dtype=object)
     rows = np.arange(len(probabilities))
     prob = probabilities[prob_columns(params.arms.names)].to_numpy(dtype=float)

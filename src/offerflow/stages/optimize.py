@@ -109,7 +109,7 @@ def run_optimize(params: Params) -> dict:
     from offerflow.optimize.planning import budget_risk_metrics, capped_mean_budget, frontier_report, problem_for_params
     from offerflow.optimize.plots import plot_allocation_shares, plot_budget_frontier
     from offerflow.errors import InfeasiblePlanError
-    from offerflow.optimize.segment_lp import plan_problem, round_significant
+    from offerflow.optimize.segment_lp import budget_prices, plan_problem, round_significant
 
     catalog = Catalog(params)
     settings = params.optimize
@@ -128,6 +128,10 @@ def run_optimize(params: Params) -> dict:
         return write_infeasible(params, catalog, problem, error)  # only the customer-level plan is published
     metrics = dict(result.metrics)
     metrics["budget"] = round_significant(settings.budget)
+    if not settings.fairness:  # (fairness re-solves its bounds per budget: the dual above is its price)
+        left, right = budget_prices(problem, mean_budget)
+        metrics["budget_price_left"] = round_significant(left) if left != float("inf") else None  # one dollar less loses
+        metrics["budget_price_right"] = round_significant(right)  # one dollar more buys (0 past saturation)
     metrics["probability_table"] = str(settings.probability_table)
     metrics["budget_risk"] = budget_risk_metrics(problem, result, params, mean_budget)
     metrics["frontier"] = None

@@ -107,6 +107,7 @@ def build_run_record(
 
 def assignments_from_segment_plan(params: Params, catalog: Catalog) -> tuple[pd.DataFrame, dict[str, Any]]:
     from offerflow.publish.assign import assign_from_plan, check_plan
+    from offerflow.publish.rounding import PlanLimits
     from offerflow.publish.plans import customers_with_plan_segments, order_plan_offers, read_plan_metrics
 
     plan_path = catalog.path("segment_plan")
@@ -117,7 +118,10 @@ def assignments_from_segment_plan(params: Params, catalog: Catalog) -> tuple[pd.
     customers = customers_with_plan_segments(
         read_customers(catalog), plan, list(params.data.segment_columns), catalog.relative("customers"), str(plan_path)
     )
-    return assign_from_plan(plan, customers, params.publish.seed), metrics
+    settings = params.optimize
+    limits = PlanLimits(settings.budget, dict(settings.capacity),
+                        tuple((name, tuple(g.offers), float(g.max)) for name, g in settings.groups.items()))
+    return assign_from_plan(plan, customers, params.publish.seed, limits), metrics
 
 
 def assignments_from_customer_plan(params: Params, catalog: Catalog) -> tuple[pd.DataFrame, dict[str, Any]]:

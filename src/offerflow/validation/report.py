@@ -20,7 +20,7 @@ from offerflow.errors import InputFileError
 from offerflow.io import file_sha256, read_table
 from offerflow.validation.cross_checks import CrossCheck, history_customers_known, segments_covered
 from offerflow.validation.failures import DataValidationError, ValidationFailure, plain
-from offerflow.validation.history_checks import duplicate_rows, logged_propensities, rows_per_arm
+from offerflow.validation.history_checks import duplicate_rows, feature_drift, logged_propensities, rows_per_arm
 from offerflow.validation.suites import load_suite, suite_path
 
 __all__ = [
@@ -173,6 +173,10 @@ def _cross_checks(params: Params, reports: dict[str, DatasetReport], frames: dic
             skip = skip or "the history carries every feature and segment column itself (customers may be a new batch)"
         check = history_customers_known(history, customers, id_column, display, limit, skip=skip)
         reports["history"].cross_checks.append(check)
+        features = [c for c in params.train.features if c in history.columns and c in customers.columns]
+        drift_skip = _mistyped(reports, ["customers", "history"], features)
+        reports["customers"].cross_checks.append(
+            feature_drift(history, customers, params, reports["customers"].source.display, skip=drift_skip))
     segment_columns = list(params.data.segment_columns)
     for name in ("true_probabilities", "probability_table"):
         if name in frames:
