@@ -113,4 +113,5 @@ def test_stamps_record_params_inputs_and_outputs(ran_project):
     assert stamp["stage"] == "publish"
     assert stamp["params"]["optimize"]["budget"] == 10_000
     assert "data/processed/customer_plan.parquet" in stamp["inputs"]
-    assert set(stamp["outputs"]) == {"data/published/assignments.csv", "reports/publish_metrics.json"}
+    assert set(stamp["outputs"]) == {"data/published/assignments.csv", "reports/publish_metrics.json",
+                                     "reports/metrics/publish.json"}

@@ -42,6 +42,7 @@ GENERATED: dict[str, str] = {
     "segment_plan": "data/processed/segment_plan.csv",
     "optimize_metrics": "reports/optimize_metrics.json",
     "budget_frontier": "reports/plots/budget_frontier.csv",
+    "budget_recommendation": "reports/plots/budget_recommendation.csv",
     "budget_frontier_figure": "reports/figures/budget_frontier.png",
     "allocation_figure": "reports/figures/allocation_shares.png",
     "segment_customers_figure": "reports/figures/segment_customers.png",
@@ -98,6 +99,11 @@ def stamp_name(stage: str) -> str:
     return f"stamp:{stage}"
 
 
+def headline_name(stage: str) -> str:
+    """Catalog name of a stage's headline metrics, reports/metrics/<stage>.json (see offerflow.headline)."""
+    return f"headline:{stage}"
+
+
 @dataclass(frozen=True)
 class Catalog:
     """Paths of one project (params.root), resolved against its params."""
@@ -118,6 +124,8 @@ class Catalog:
         """Path relative to the root (as the user wrote it for inputs); None for an unset optional input."""
         if name.startswith("stamp:"):
             return f"{GENERATED['stamps_dir']}/{name.split(':', 1)[1]}.json"
+        if name.startswith("headline:"):
+            return f"reports/metrics/{name.split(':', 1)[1]}.json"
         if name == "history":
             return self.relative("simulated_history" if self.params.simulate.enabled else "user_history")
         if name == "probability_table":

@@ -47,39 +47,28 @@ def stage_entry(stage: Stage, params: Params, catalog: Catalog) -> dict:
     deps = [catalog.dvc_path(name) for name in stage.inputs_for(params)] + code_paths(stage, params)
     entry["deps"] = list(dict.fromkeys(deps))
     entry["params"] = list(stage.params_for(params))
-    groups: dict[str, list] = {"outs": [], "metrics": [], "plots": []}
+    groups: dict[str, list] = {"outs": [], "metrics": []}
     for out in stage.outputs_for(params):
-        path = catalog.dvc_path(out.name)
-        if out.kind == "metric":
-            groups["metrics"].append(_output_entry(path, cache=False))
-        elif out.kind == "report":
-            groups["outs"].append(_output_entry(path, cache=False))
-        elif out.kind == "plot":
-            groups["plots"].append(_output_entry(path, cache=False, extra=out.plot))
-        else:
-            groups["outs"].append(_output_entry(path, cache=out.cache))
+        # only the headline is a DVC metric; plot data is a plain output that top-level plots read
+        groups["metrics" if out.kind == "metric" else "outs"].append(_output_entry(catalog.dvc_path(out.name), out.cache))
     entry.update({key: value for key, value in groups.items() if value})
     return entry
 
 
+FIGURES = ("budget_frontier_figure", "allocation_figure", "train_figure")  # the PNGs `dvc plots show` adds
+
+
 def top_level_plots(params: Params) -> list:
-    """Plots that combine columns or show figures (declared beside the stages)."""
+    """Every data plot with x, y, title and axis labels (from the outputs' definitions), then a few figures."""
+    catalog = Catalog(params)
     plots: list = []
-    if params.optimize.frontier.enabled:
-        plots.append({
-            "budget_frontier_costs": {
-                "x": "budget",
-                "y": {"reports/plots/budget_frontier.csv": ["cost_per_incremental_conversion",
-                                                            "marginal_cost_per_incremental_conversion"]},
-            }
-        })
-    figures = []
-    if params.optimize.frontier.enabled and params.optimize.figures:
-        figures.append("reports/figures/budget_frontier.png")
-    if params.optimize.figures:
-        figures.append("reports/figures/allocation_shares.png")
-    if params.train.evaluation.figures:
-        figures.append("reports/figures/train_uplift_curves.png")
+    figures: list = []
+    for stage in enabled_stages(params):
+        for out in stage.outputs_for(params):
+            if out.plot is not None:
+                plots += [{name: spec} for name, spec in out.plot(params, catalog.dvc_path(out.name)).items()]
+            if out.kind == "figure" and out.name in FIGURES:
+                figures.append(catalog.dvc_path(out.name))
     return plots + figures
 
 

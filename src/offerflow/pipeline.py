@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from offerflow import stages
-from offerflow.catalog import Catalog, stamp_name
+from offerflow import dvcplots, stages
+from offerflow.catalog import Catalog, headline_name, stamp_name
 from offerflow.config import Params
 
 Condition = Callable[[Params], bool]
@@ -26,18 +26,20 @@ def always(_: Params) -> bool:
 
 @dataclass(frozen=True)
 class Output:
-    """One file a stage writes. kind: out (data, DVC-cached), metric (headline numbers), report (details, in git),
-    plot (CSV for `dvc plots`), figure (PNG)."""
+    """One file a stage writes. kind: out (data), report (detailed JSON), figure (PNG), plot (CSV a DVC plot
+    reads), metric (the stage's headline numbers, written from `Stage.headline`, never declared by hand)."""
 
     name: str
     kind: str = "out"
     when: Condition = always
-    plot: dict | None = None  # dvc.yaml plot properties (x, y, title, x_label, y_label)
+    plot: dvcplots.PlotDefinitions | None = None  # (params, path) -> dvc.yaml plot definitions reading this file
+    derive: Callable[[Params, Catalog], None] | None = None  # written from the stage's other outputs after it ran
 
     @property
     def cache(self) -> bool:
-        """Data goes to the DVC cache; small human-readable files stay beside the code in git."""
-        return self.kind == "out" and not self.name.startswith("stamp:")
+        """Data, details, figures and stamps go to the DVC cache (and a remote); the small files people diff
+        across commits and experiments, headline metrics and plot data, stay beside the code in git."""
+        return self.kind not in ("metric", "plot")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class Stage:
     pipeline: str = "offers"  # offers (coupons within a budget) | discounts | journey: one Prefect flow each
     extra_params: Callable[[Params], tuple[str, ...]] = field(default=lambda _: ())
     extra_code: Callable[[Params], tuple[str, ...]] = field(default=lambda _: ())
+    # headline metrics: (key, "output:dotted.path") pairs read from its reports (offerflow.headline)
+    headline: tuple[tuple[str, str], ...] = ()
 
     def params_for(self, params: Params) -> tuple[str, ...]:
         return (*self.params, *self.extra_params(params))
@@ -69,7 +73,8 @@ class Stage:
         return [item.name for item in self.inputs if item.when(params)]
 
     def outputs_for(self, params: Params) -> list[Output]:
-        return [out for out in (*self.outputs, Output(stamp_name(self.name))) if out.when(params)]
+        headline = (Output(headline_name(self.name), "metric"),) if self.headline else ()
+        return [out for out in (*self.outputs, *headline, Output(stamp_name(self.name))) if out.when(params)]
 
     def code_for(self, params: Params) -> tuple[str, ...]:
         runner = f"stages/{self.name if self.pipeline == 'offers' else self.pipeline}.py"
@@ -77,7 +82,9 @@ class Stage:
 
 
 PHASES = ("prepare data", "learn responses", "decide offers", "check against simple rules", "publish")
-CORE_CODE = ("config.py", "catalog.py", "schema.py", "errors.py", "io.py", "provenance.py", "stages/inputs.py")
+# pipeline.py runs every stage and declares its headline; headline.py writes it
+CORE_CODE = ("config.py", "catalog.py", "schema.py", "errors.py", "io.py", "provenance.py", "stages/inputs.py",
+             "pipeline.py", "headline.py")
 
 
 def simulating(params: Params) -> bool:
@@ -141,8 +148,14 @@ STAGES: tuple[Stage, ...] = (
             Input("given_probability_table", given_table),
             Input("suites"),
         ),
-        outputs=(Output("validation_summary", "metric"),),
+        outputs=(Output("validation_summary", "report"),),
         code=("validation",),
+        headline=(
+            ("validation_passed", "validation_summary:success"),
+            ("failed_expectations", "validation_summary:failure_count"),
+            ("customers", "validation_summary:datasets.customers.rows"),
+            ("history_rows", "validation_summary:datasets.history.rows"),
+        ),
     ),
     Stage(
         name="train",
@@ -156,13 +169,24 @@ STAGES: tuple[Stage, ...] = (
         inputs=(Input("customers"), Input("history"), VALIDATED, Input("true_probabilities", lambda p: p.train.decision_quality.enabled)),
         outputs=(
             Output("model"),
-            Output("model_metadata", "metric"),
-            Output("train_metrics", "metric"),
-            Output("train_gain_curve", "plot", plot={"x": "population_share"}),
-            Output("train_qini_curve", "plot", plot={"x": "population_share"}),
+            Output("model_metadata", "report"),
+            Output("train_metrics", "report"),
+            Output("train_gain_curve", "plot", plot=dvcplots.uplift_curves("cumulative_gain")),
+            Output("train_qini_curve", "plot", plot=dvcplots.uplift_curves("qini")),
             Output("train_figure", "figure", train_figures),
         ),
         code=("uplift", "simulation", "segments.py"),
+        headline=(  # the chosen learner's out-of-fold scores, and per offer its Qini against the heuristic's
+            ("learner", "model_metadata:selection.chosen"),
+            ("selected_by", "model_metadata:selection.criterion"),
+            ("brier", "model_metadata:selection.scores.{selection.chosen}.brier"),
+            ("log_loss", "model_metadata:selection.scores.{selection.chosen}.log_loss"),
+            ("auuc", "model_metadata:selection.scores.{selection.chosen}.auuc"),
+            ("qini", "train_metrics:evaluation.arms.*.qini.model"),
+            ("qini_heuristic", "train_metrics:evaluation.arms.*.qini.heuristic?"),
+            ("oof_mae_vs_truth", "model_metadata:selection.scores.{selection.chosen}.mae_vs_truth?"),
+            ("training_rows", "train_metrics:rows"),
+        ),
     ),
     Stage(
         name="probabilities",
@@ -175,9 +199,16 @@ STAGES: tuple[Stage, ...] = (
         outputs=(
             Output("customer_probabilities"),
             Output("segment_probabilities"),
-            Output("probabilities_metrics", "metric"),
+            Output("probabilities_metrics", "report"),
         ),
         code=("uplift", "segments.py", "distributed.py"),
+        headline=(
+            ("scored_customers", "probabilities_metrics:customers"),
+            ("segments", "probabilities_metrics:segments"),
+            ("monotonicity_fixes", "probabilities_metrics:customers_adjusted_for_monotonicity"),
+            ("probability_mae_vs_truth", "probabilities_metrics:vs_truth.weighted_mae?"),
+            ("interval_coverage_vs_truth", "probabilities_metrics:vs_truth.ci_coverage?"),
+        ),
     ),
     Stage(
         name="optimize",
@@ -188,9 +219,10 @@ STAGES: tuple[Stage, ...] = (
         params=("data", "arms", "optimize", "figures"),
         inputs=(Input("customers"), Input("true_probabilities", has_truth), Input("probability_table"), VALIDATED),
         outputs=(
-            Output("segment_plan"),
-            Output("optimize_metrics", "metric"),
-            Output("budget_frontier", "plot", frontier_on, plot={"x": "budget", "y": "expected_incremental_conversions"}),
+            Output("segment_plan", plot=dvcplots.allocation_shares),
+            Output("optimize_metrics", "report"),
+            Output("budget_frontier", "plot", frontier_on, plot=dvcplots.budget_frontier),
+            Output("budget_recommendation", "plot", frontier_on, derive=dvcplots.write_budget_recommendation),
             Output("budget_frontier_figure", "figure", lambda p: frontier_on(p) and optimize_figures(p)),
             Output("allocation_figure", "figure", optimize_figures),
             Output("segment_customers_figure", "figure", optimize_figures),
@@ -198,7 +230,16 @@ STAGES: tuple[Stage, ...] = (
             Output("probability_lines_figure", "figure", optimize_figures),
             Output("true_probabilities_figure", "figure", lambda p: optimize_figures(p) and has_truth(p) and not given_table(p)),
         ),
-        code=("optimize", "segments.py", "evaluation"),
+        code=("optimize", "segments.py", "evaluation", "dvcplots.py"),
+        headline=(  # a segment plan can be infeasible while publish uses the customer plan: then only the why
+            ("budget", "optimize_metrics:budget"),
+            ("segment_plan_feasible", "optimize_metrics:feasible?"),
+            ("objective", "optimize_metrics:objective?"),
+            ("cost_per_conversion", "optimize_metrics:cost_per_incremental_conversion?"),
+            ("marginal_cost_per_conversion", "optimize_metrics:marginal_cost_per_incremental_conversion?"),
+            ("recommended_budget", "optimize_metrics:recommended_budget?"),
+            ("share_of_true_optimum", "optimize_metrics:evaluation_on_truth.ratio_to_true_optimum?"),
+        ),
     ),
     Stage(
         name="allocate",
@@ -209,9 +250,14 @@ STAGES: tuple[Stage, ...] = (
         params=("data", "arms", "optimize", "allocate", "figures"),
         inputs=(Input("customers"), Input("true_probabilities", has_truth), Input("customer_probabilities"), VALIDATED,
                 Input("exclude_list", lambda p: p.data.exclude is not None)),
-        outputs=(Output("customer_plan"), Output("allocate_metrics", "metric"),
+        outputs=(Output("customer_plan"), Output("allocate_metrics", "report"),
                  Output("customer_allocation_figure", "figure", optimize_figures)),
         code=("optimize", "distributed.py", "evaluation", "segments.py"),  # customer_allocation.py, coupled_allocation/
+        headline=(
+            ("customer_plan_objective", "allocate_metrics:objective"),
+            ("customer_plan_cost", "allocate_metrics:expected_cost"),
+            ("customers_per_offer", "allocate_metrics:offer_counts"),
+        ),
     ),
     Stage(
         name="evaluate",
@@ -234,12 +280,19 @@ STAGES: tuple[Stage, ...] = (
         ),
         outputs=(
             Output("gate_plan"),
-            Output("policy_evaluation", "metric"),
+            Output("policy_evaluation", "report"),
             Output("policy_evaluation_details", "report"),
-            Output("policy_evaluation_plot", "plot", plot={"x": "policy", "y": "incremental_value"}),
+            Output("policy_evaluation_plot", "plot", plot=dvcplots.policy_values),
             Output("policy_evaluation_figure", "figure", lambda p: p.evaluate.figures),
         ),
         code=("evaluation", "segments.py", "uplift", "optimize", "distributed.py", "stages/allocate.py", "publish"),
+        headline=(  # per customer of the held-out history
+            ("gate_choice", "policy_evaluation:published"),
+            ("best_baseline", "policy_evaluation:best_competitor?"),
+            ("plan_value", "policy_evaluation:candidate_value"),
+            ("plan_minus_best_baseline", "policy_evaluation:difference?"),
+            ("lower_bound", "policy_evaluation:lower_bound?"),
+        ),
     ),
     Stage(
         name="publish",
@@ -264,8 +317,14 @@ STAGES: tuple[Stage, ...] = (
             Input("gate_plan"),
             VALIDATED,
         ),
-        outputs=(Output("assignments"), Output("publish_metrics", "metric")),
+        outputs=(Output("assignments"), Output("publish_metrics", "report")),
         code=("publish", "segments.py"),
+        headline=(
+            ("published_rows", "publish_metrics:rows"),
+            ("published_from", "publish_metrics:source"),
+            ("published_cost", "publish_metrics:assigned_expected_cost"),
+            ("published_conversions_gain", "publish_metrics:expected_incremental_conversions?"),
+        ),
     ),
 )
 
@@ -291,6 +350,8 @@ STAGES += (
         inputs=(Input("discounts_observational_file"), Input("discounts_randomized_file"), Input("suites")),
         outputs=(Output("discounts_validation", "report"), Output("discounts_observational"), Output("discounts_randomized")),
         code=("discounts", "validation"),
+        headline=(("discounts_observational_rows", "discounts_validation:observational.rows"),
+                  ("discounts_randomized_rows", "discounts_validation:randomized.rows")),
     ),
     Stage(
         name="discounts_train", phase="learn responses", pipeline="discounts", enabled=discounts_on,
@@ -299,8 +360,16 @@ STAGES += (
         runner=stages.run_discounts_train,
         params=("discounts",),
         inputs=(Input("discounts_observational"), Input("discounts_randomized")),
-        outputs=(Output("discount_model"), Output("discount_effects"), Output("discounts_train_metrics", "metric")),
+        outputs=(Output("discount_model"), Output("discount_effects"), Output("discounts_train_metrics", "report")),
         code=("discounts",),
+        headline=(  # profit per discount dollar: naive and debiased on the observational file, debiased on the randomized
+            ("discount_effect_naive", "discounts_train_metrics:observational.naive.estimate"),
+            ("discount_effect_debiased", "discounts_train_metrics:observational.debiased.estimate"),
+            ("discount_effect_randomized", "discounts_train_metrics:randomized.debiased.estimate?"),
+            ("discount_sign_flipped", "discounts_train_metrics:sign_flipped?"),
+            ("discount_agrees_with_randomized", "discounts_train_metrics:agrees_with_randomized?"),
+            ("customers_with_positive_effect", "discounts_train_metrics:customers_with_positive_effect?"),
+        ),
     ),
     Stage(
         name="discounts_evaluate", phase="learn responses", pipeline="discounts", enabled=discounts_on,
@@ -311,14 +380,20 @@ STAGES += (
         inputs=(Input("discounts_randomized"), Input("discounts_observational"), Input("discount_effects"),
                 Input("discounts_train_metrics")),
         outputs=(
-            Output("discounts_evaluation", "metric"),
-            Output("discounts_elasticity_plot", "plot", plot={"x": "population_share"}),
-            Output("discounts_gain_plot", "plot", plot={"x": "population_share"}),
+            Output("discounts_evaluation", "report"),
+            Output("discounts_elasticity_plot", "plot", plot=dvcplots.discount_curves("elasticity")),
+            Output("discounts_gain_plot", "plot", plot=dvcplots.discount_curves("gain")),
             Output("discounts_scatter_figure", "figure", discount_figures),
             Output("discounts_effects_figure", "figure", discount_figures),
             Output("discounts_curves_figure", "figure", discount_figures),
         ),
         code=("discounts",),
+        headline=(  # areas between the model's curve and random / the rule
+            ("elasticity_area_vs_random", "discounts_evaluation:areas.elasticity_model_vs_random.estimate"),
+            ("elasticity_area_vs_rule", "discounts_evaluation:areas.elasticity_model_vs_rule.estimate"),
+            ("profit_gain_area_vs_random", "discounts_evaluation:areas.gain_model_vs_random.estimate"),
+            ("profit_gain_area_vs_rule", "discounts_evaluation:areas.gain_model_vs_rule.estimate"),
+        ),
     ),
     Stage(
         name="discounts_optimize", phase="decide offers", pipeline="discounts", enabled=discounts_on,
@@ -327,9 +402,16 @@ STAGES += (
         runner=stages.run_discounts_optimize,
         params=("discounts", "evaluate.gate"),
         inputs=(Input("discounts_randomized"), Input("discount_model")),
-        outputs=(Output("discount_plan"), Output("discounts_policy", "metric"),
+        outputs=(Output("discount_plan"), Output("discounts_policy", "report"),
                  Output("discounts_policy_figure", "figure", discount_figures)),
         code=("discounts", "evaluation", "optimize/customer_allocation.py"),
+        headline=(
+            ("discounts_gate_choice", "discounts_policy:gate.published"),
+            ("discounts_best_baseline", "discounts_policy:gate.best_competitor?"),
+            ("discounts_minus_best_baseline", "discounts_policy:gate.difference?"),
+            ("discounts_lower_bound", "discounts_policy:gate.lower_bound?"),
+            ("discounts_planned_total", "discounts_policy:personalized.expected_discount_total?"),
+        ),
     ),
     Stage(
         name="discounts_publish", phase="publish", pipeline="discounts", enabled=discounts_on,
@@ -338,8 +420,11 @@ STAGES += (
         runner=stages.run_discounts_publish,
         params=("discounts", "publish"),
         inputs=(Input("discount_plan"), Input("discounts_policy")),
-        outputs=(Output("discounts_assignments"), Output("discounts_publish_metrics", "metric")),
+        outputs=(Output("discounts_assignments"), Output("discounts_publish_metrics", "report")),
         code=("publish", "stages/scenario_publish.py"),
+        headline=(("discounts_published_rows", "discounts_publish_metrics:rows"),
+                  ("discounts_published_value", "discounts_publish_metrics:expected_value?"),
+                  ("discounts_published_cost", "discounts_publish_metrics:expected_cost?")),
     ),
     Stage(
         name="journey_simulate", phase="prepare data", pipeline="journey",
@@ -361,6 +446,8 @@ STAGES += (
         inputs=(Input("journey_log"), Input("suites")),
         outputs=(Output("journey_validation", "report"),),
         code=("journey", "validation"),
+        headline=(("journey_validation_passed", "journey_validation:success"),
+                  ("journey_log_rows", "journey_validation:datasets.journey_log.rows")),
     ),
     Stage(
         name="journey_train", phase="learn responses", pipeline="journey", enabled=journey_on,
@@ -369,8 +456,9 @@ STAGES += (
         runner=stages.run_journey_train,
         params=("journey",),
         inputs=(Input("journey_log"), Input(stamp_name("journey_validate"))),
-        outputs=(Output("journey_models"), Output("journey_train_metrics", "metric")),
+        outputs=(Output("journey_models"), Output("journey_train_metrics", "report")),
         code=("journey", "optimize/customer_allocation.py"),
+        headline=(("journey_tuning_spend", "journey_train_metrics:tuning.*.tuning_spend"),),  # per policy, at its tuned knob
     ),
     Stage(
         name="journey_evaluate", phase="check against simple rules", pipeline="journey", enabled=journey_on,
@@ -381,12 +469,19 @@ STAGES += (
         inputs=(Input("journey_log"), Input("journey_models")),
         outputs=(
             Output("journey_evaluation_table", "report"),
-            Output("journey_metrics", "metric"),
-            Output("journey_action_shares", "plot", plot={"x": "step", "y": "share"}),
+            Output("journey_metrics", "report"),
+            Output("journey_action_shares", "plot", plot=dvcplots.journey_action_shares),
             Output("journey_values_figure", "figure"),
             Output("journey_actions_figure", "figure"),
         ),
         code=("journey", "evaluation"),
+        headline=(
+            ("journey_gate_choice", "journey_metrics:gate.published"),
+            ("journey_best_baseline", "journey_metrics:gate.best_competitor?"),
+            ("journey_minus_best_baseline", "journey_metrics:gate.difference?"),
+            ("journey_lower_bound", "journey_metrics:gate.lower_bound?"),
+            ("journey_true_value", "journey_metrics:policies.*.true_value?"),  # testbed only
+        ),
     ),
     Stage(
         name="journey_publish", phase="publish", pipeline="journey", enabled=journey_on,
@@ -395,8 +490,11 @@ STAGES += (
         runner=stages.run_journey_publish,
         params=("journey", "publish"),
         inputs=(Input("journey_log"), Input("journey_models"), Input("journey_metrics")),
-        outputs=(Output("journey_next_actions"), Output("journey_assignments"), Output("journey_publish_metrics", "metric")),
+        outputs=(Output("journey_next_actions"), Output("journey_assignments"), Output("journey_publish_metrics", "report")),
         code=("journey", "publish", "stages/scenario_publish.py"),
+        headline=(("journey_published_rows", "journey_publish_metrics:rows"),
+                  ("journey_published_value", "journey_publish_metrics:expected_value?"),
+                  ("journey_published_cost", "journey_publish_metrics:expected_cost?")),
     ),
 )
 PIPELINES = ("offers", "discounts", "journey")
@@ -429,6 +527,7 @@ def phase_stages(params: Params, phase: str, pipeline: str = "offers") -> list[S
 
 def run_stage(name: str, params: Params) -> dict:
     """Run one stage as every entry point does: check upstream provenance, run, stamp the outputs."""
+    from offerflow.headline import write_headline
     from offerflow.provenance import check_upstream, write_stamp
 
     stage = stage_named(name)
@@ -442,5 +541,9 @@ def run_stage(name: str, params: Params) -> dict:
     check_upstream(stage, params, catalog, enabled_stages(params))
     catalog.path(stamp_name(name)).unlink(missing_ok=True)
     metrics = stage.runner(params)
+    for out in stage.outputs_for(params):
+        if out.derive is not None:
+            out.derive(params, catalog)
+    write_headline(stage, params, catalog)
     write_stamp(stage, params, catalog)
     return metrics
