@@ -17,7 +17,7 @@ from conftest import ROOT, set_params
 from offerflow.catalog import Catalog
 from offerflow.config import load_params
 from offerflow.dvcyaml import render_dvc_yaml
-from offerflow.headline import HeadlineError, headline_metrics, resolve
+from offerflow.headline import _MISSING, HeadlineError, headline_metrics, resolve
 from offerflow.pipeline import STAGES, Output, Stage
 
 REPORT = {
@@ -32,7 +32,8 @@ def test_paths_expand_templates_and_wildcards():
     assert resolve(REPORT, "selection.scores.{selection.chosen}.brier") == 0.18
     assert resolve(REPORT, "arms.*.qini.model") == {"dm2": 0.0772, "dm3": 0.0798}
     assert resolve(REPORT, "arms.*.qini.heuristic") == {"dm2": 0.0646}  # dm3 has none: left out of the mapping
-    assert resolve(REPORT, "selection.scores.{selection.missing}.brier") is not resolve(REPORT, "rows")
+    assert resolve(REPORT, "selection.scores.{selection.missing}.brier") is _MISSING
+    assert resolve(REPORT, "arms.*.auuc") is _MISSING and resolve(REPORT, "rows") == 41280
 
 
 def _stage(headline) -> Stage:
