@@ -29,6 +29,14 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
+def discount_data_dir() -> Path:
+    """The discount example's files: committed under data/external/discounts, else the shared folder beside the repo."""
+    for candidate in (ROOT / "data/external/discounts", ROOT.parent / "shared/data/discounts"):
+        if (candidate / "random_data.csv").is_file():
+            return candidate
+    pytest.fail("discount example files not found (data/external/discounts/{non_rand_discount,random_data}.csv)")
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project")
