@@ -15,7 +15,8 @@ import pytest
 from offerflow.config import ConfigError, load_params
 from offerflow.errors import InputDataError
 from offerflow.optimize.objectives import customer_value_and_cost, objective_coefficients
-from offerflow.optimize.segment_lp import InfeasiblePlanError, optimize_segments, score_plan
+from offerflow.evaluation.truth import segment_plan_counts, value_on_truth
+from offerflow.optimize.segment_lp import InfeasiblePlanError, optimize_segments
 from test_optimize_segment_lp import ARMS, COST, FLOOR, MIN_SHARE, greedy_optimum, tiny_table
 
 P = tiny_table()[[f"prob_{a}" for a in ARMS]].to_numpy(float)
@@ -142,9 +143,9 @@ def test_profit_stops_spending_where_a_conversion_costs_more_than_it_is_worth():
     assert shares_of(result) == pytest.approx(np.array([[0.1, 0.1, 0.8], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1]]), abs=1e-12)
 
 
-def test_score_plan_values_a_plan_with_the_chosen_objective():
+def test_value_on_truth_values_a_segment_plan_with_the_chosen_objective():
     plan = solve(1500.0).plan
-    scored = score_plan(plan, tiny_table(), ["seg"], ARMS, "dm1", COST, "profit", 50.0)
+    scored = value_on_truth(segment_plan_counts(plan, ["seg"]), tiny_table(), ["seg"], ARMS, "dm1", COST, "profit", 50.0)
     x = plan["share"].to_numpy()
     assert scored["objective"] == pytest.approx((50 * N[:, None] * P - SPEND).ravel() @ x, rel=1e-12)
     assert scored["incremental_conversions"] == pytest.approx(GAIN.ravel() @ x, rel=1e-12)
