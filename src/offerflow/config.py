@@ -182,6 +182,7 @@ class EvaluationConfig(_Section):
     top_shares: tuple[float, ...] = (0.1, 0.2, 0.3)
     heuristic: HeuristicConfig | None = HeuristicConfig()
     figures: bool = True  # PNG figures besides the plot CSVs
+    bootstrap_samples: int = Field(200, ge=0)  # customer resamples for the Qini/AUUC intervals (0: none, no verdict)
 
     @field_validator("top_shares")
     @classmethod

@@ -61,6 +61,8 @@ def run_train(params: Params) -> dict:
         "learner": model.metadata["name"],
         "mae_vs_truth": report.get("mae_vs_truth"),
         "qini": {arm: entry["qini"]["model"] for arm, entry in result.metrics["evaluation"]["arms"].items()},
+        "model_beats_heuristic": result.metrics["model_beats_heuristic"],
+        "warnings": result.metrics.get("warnings", []),
     }
 
 

@@ -103,7 +103,7 @@ def design_matrix(history: pd.DataFrame, features: list[str], arms: list[str]) -
     index = pd.Series(labels).map({arm: j for j, arm in enumerate(arms)}).to_numpy(dtype=np.int64)
     return Design(
         X=np.asarray(encoder.transform(history[features]), dtype=float),
-        arm_labels=np.asarray(labels, dtype=object),
+        arm_labels=labels.astype(str),  # plain strings: causalml's np.unique over objects was a fifth of the stage
         arm_index=index,
         y=history[CONVERTED].to_numpy(dtype=np.int64),
         clusters=history[CUSTOMER_ID].to_numpy(),

@@ -9,6 +9,7 @@ effects (next to the naive difference in rates) and the per-segment intervals of
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,9 @@ from offerflow.simulation import ordered_score
 from offerflow.uplift.model import UpliftModel, design_matrix, fit_model, learner_name
 from offerflow.uplift.crossfit import cross_fit_probabilities, cross_fit_propensities, customer_folds
 from offerflow.uplift.debias import average_effects, received_propensity, segment_evidence
-from offerflow.uplift.evaluation import probability_scores, ranking_summary, truth_errors, uplift_evaluation
+from offerflow.uplift.evaluation import arm_rows, probability_scores, ranking_summary, truth_errors, uplift_evaluation
+
+logger = logging.getLogger("offerflow.train")
 
 LOWER_IS_BETTER = {"brier": True, "log_loss": True, "qini": False, "auuc": False}
 
@@ -75,6 +78,65 @@ def select_learner(scores: dict[str, dict], criterion: str) -> str:
     return min(scores, key=lambda name: (sign * scores[name][criterion], list(scores).index(name)))
 
 
+def ranking_verdict(
+    probabilities: np.ndarray,
+    design,
+    arms: list[str],
+    control: str,
+    heuristic: np.ndarray | None,
+    uplift: dict,
+    config: TrainConfig,
+) -> dict:
+    """Bootstrap intervals of the chosen learner's rankings per arm, and whether it beats random and the heuristic.
+
+    An arm's ranking beats random when its Qini is above the central range of random rankings' Qini,
+    and beats the heuristic when the interval of (model - heuristic) Qini lies above zero.
+    """
+    from offerflow.uplift.ranking_intervals import ranking_intervals
+
+    samples = config.evaluation.bootstrap_samples
+    c = arms.index(control)
+    inputs, rows_of = {}, {}
+    for t, arm in enumerate(arms):
+        if arm == control:
+            continue
+        rows = rows_of[arm] = arm_rows(design.arm_index, t, c)
+        rankings = {"model": probabilities[rows, t] - probabilities[rows, c]}
+        if heuristic is not None:
+            rankings["heuristic"] = heuristic[rows]
+        inputs[arm] = (design.y[rows], design.arm_index[rows] == t, rankings)
+    intervals = ranking_intervals(inputs, design.clusters, rows_of, samples, config.seed)
+    for arm, entry in intervals.items():
+        qini = entry["qini"]
+        entry["beats_random"] = bool(uplift[arm]["qini"]["model"] > qini["random_ranking"][1])
+        entry["beats_heuristic"] = None if heuristic is None else bool(qini["model_minus_heuristic"][0] > 0)
+    verdict = {
+        "model_beats_random": all(entry["beats_random"] for entry in intervals.values()),
+        "model_beats_heuristic": None if heuristic is None else all(entry["beats_heuristic"] for entry in intervals.values()),
+    }
+    return {"arms": intervals, **verdict}
+
+
+def warn_on_verdict(verdict: dict, learner: str, heuristic_name: str | None) -> list[str]:
+    """Log (and return) a warning per arm whose ranking does not beat the heuristic or chance."""
+    warnings = []
+    for arm, entry in verdict["arms"].items():
+        qini = entry["qini"]
+        if entry["beats_heuristic"] is False:
+            warnings.append(
+                f"{learner} does not beat the heuristic '{heuristic_name}' for {arm} outside its interval: "
+                f"Qini(model) - Qini(heuristic) {qini['model_minus_heuristic']} includes 0 or lies below it"
+            )
+        if not entry["beats_random"]:
+            warnings.append(
+                f"{learner}'s ranking for {arm} is within what a random ranking scores by chance "
+                f"(random Qini range {qini['random_ranking']})"
+            )
+    for message in warnings:
+        logger.warning(message)
+    return warnings
+
+
 def train_and_evaluate(
     history: pd.DataFrame,
     features: list[str],
@@ -85,6 +147,23 @@ def train_and_evaluate(
     level: float = 0.95,
 ) -> TrainingResult:
     """`level` is the confidence level of the average-effect intervals in the metrics."""
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread: the logistic fits are small matrix products, and BLAS threads spinning against a
+    # busy second core made them 2-12x slower; the candidates' fits are what the cores are for
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _train_and_evaluate(history, features, arms, control, config, segment_columns, level)
+
+
+def _train_and_evaluate(
+    history: pd.DataFrame,
+    features: list[str],
+    arms: list[str],
+    control: str,
+    config: TrainConfig,
+    segment_columns: list[str] | tuple[str, ...],
+    level: float,
+) -> TrainingResult:
     history = history.reset_index(drop=True)
     design = design_matrix(history, list(features), list(arms))
     folds = customer_folds(design.clusters, config.evaluation.folds, config.seed)
@@ -132,4 +211,12 @@ def train_and_evaluate(
     }
     if truth is not None:
         metrics["evaluation"]["error_vs_truth"] = truth_errors(best["oof"], truth, arms)
+    metrics["model_beats_random"] = metrics["model_beats_heuristic"] = None
+    if config.evaluation.bootstrap_samples:
+        verdict = ranking_verdict(best["oof"], design, list(arms), control, heuristic, best["uplift"], config)
+        metrics["evaluation"]["intervals"] = verdict["arms"]
+        metrics["model_beats_random"] = verdict["model_beats_random"]
+        metrics["model_beats_heuristic"] = verdict["model_beats_heuristic"]
+        heuristic_name = None if config.evaluation.heuristic is None else config.evaluation.heuristic.name
+        metrics["warnings"] = warn_on_verdict(verdict, chosen, heuristic_name)
     return TrainingResult(model=model, metrics=metrics, curves=best["curves"])
