@@ -36,12 +36,19 @@ class FoldPropensities:
 
 
 def cross_fit_propensities(
-    X: np.ndarray, arm_index: np.ndarray, folds: np.ndarray, config: PropensityConfig, arms: list[str], seed: int
+    X: np.ndarray,
+    arm_index: np.ndarray,
+    folds: np.ndarray,
+    config: PropensityConfig,
+    arms: list[str],
+    seed: int,
+    logged: np.ndarray | None = None,
 ) -> FoldPropensities:
+    """`logged`: the history's logged propensity of the received arm (source logged), per row."""
     models, out = [], np.zeros((len(arm_index), len(arms)))
     for k in range(int(folds.max()) + 1):
         train, held = folds != k, folds == k
-        model = PropensityModel(config, arms, seed).fit(X[train], arm_index[train])
+        model = PropensityModel(config, arms, seed).fit(X[train], arm_index[train], None if logged is None else logged[train])
         out[held] = model.predict(X[held])
         models.append(model)
     return FoldPropensities(models, out)

@@ -42,8 +42,10 @@ def truth_errors(probabilities: np.ndarray, truth: np.ndarray, arms: list[str]) 
 
 
 def ranking_order(score: np.ndarray, tie_key: np.ndarray) -> np.ndarray:
-    """Rows by descending score; ties in the order of a seeded random key, so no ranking gets an order for free."""
-    by_key = np.argsort(tie_key, kind="stable")
+    """Rows by descending score; ties in the order of a seeded random key (a permutation of the rows), so
+    no ranking gets an order for free."""
+    by_key = np.empty(len(tie_key), dtype=np.int64)  # rows in key order: tie_key is a permutation, no sort needed
+    by_key[tie_key] = np.arange(len(tie_key))
     return by_key[np.argsort(-np.asarray(score, dtype=float)[by_key], kind="stable")]
 
 

@@ -27,6 +27,7 @@ from offerflow.evaluation.bounds import cluster_codes
 from offerflow.uplift.evaluation import ranking_order
 
 BINS = 1000
+POISSON_LEVELS = 1 << 16  # Poisson(1) counts drawn as 16-bit uniforms through its quantile table
 CHUNK_CELLS = 4_000_000  # resampled cluster counts held at once (chunk x clusters)
 
 
@@ -84,15 +85,19 @@ def bootstrap_scores(
     resamples of the clusters, the same resamples for every matrix (paired differences).
 
     Poisson bootstrap: each cluster's count in a resample is Poisson(1) (the large-sample form of the
-    multinomial draw, and four times faster to draw here); it is drawn once for every arm and ranking.
+    multinomial draw), drawn once for every arm and ranking, by looking 16-bit uniforms up in its
+    quantile table (about ten times faster than numpy's Poisson sampler; probabilities exact to 2^-16).
     """
+    from scipy.stats import poisson
+
+    table = poisson.ppf((np.arange(POISSON_LEVELS) + 0.5) / POISSON_LEVELS, 1.0)
     rng = np.random.default_rng(seed)
     chunk = max(1, CHUNK_CELLS // max(n_clusters, 1))
     scores: dict[str, list] = {name: [] for name in matrices}
     with threadpool_limits(limits=1, user_api="blas"):
         for start in range(0, samples, chunk):
             rows = min(chunk, samples - start)
-            weights = rng.poisson(1.0, size=(rows, n_clusters)).astype(float)
+            weights = table[rng.integers(0, POISSON_LEVELS, size=(rows, n_clusters), dtype=np.uint16)]
             for name, matrix in matrices.items():
                 cells = np.asarray(weights @ matrix).reshape(rows, -1, 4)
                 scores[name].append(binned_scores(cells))

@@ -21,11 +21,12 @@ from offerflow.simulation import ordered_score
 from offerflow.uplift.model import UpliftModel, design_matrix, fit_model, learner_name
 from offerflow.uplift.crossfit import cross_fit_probabilities, cross_fit_propensities, customer_folds
 from offerflow.uplift.debias import average_effects, received_propensity, segment_evidence
+from offerflow.uplift.selection import SelectionEconomics, policy_values
 from offerflow.uplift.evaluation import arm_rows, probability_scores, ranking_summary, truth_errors, uplift_evaluation
 
 logger = logging.getLogger("offerflow.train")
 
-LOWER_IS_BETTER = {"brier": True, "log_loss": True, "qini": False, "auuc": False}
+LOWER_IS_BETTER = {"brier": True, "log_loss": True, "qini": False, "auuc": False, "policy_value": False}
 
 
 @dataclass
@@ -145,14 +146,18 @@ def train_and_evaluate(
     config: TrainConfig,
     segment_columns: list[str] | tuple[str, ...] = (),
     level: float = 0.95,
+    economics: SelectionEconomics | None = None,
 ) -> TrainingResult:
-    """`level` is the confidence level of the average-effect intervals in the metrics."""
+    """`level` is the confidence level of the average-effect intervals in the metrics; `economics` (budget
+    and costs) is needed by the policy_value criterion."""
+    if config.selection_criterion == "policy_value" and economics is None:
+        raise ValueError("train.selection_criterion policy_value needs the budget and the arms' costs (economics)")
     from threadpoolctl import threadpool_limits
 
     # one BLAS thread: the logistic fits are small matrix products, and BLAS threads spinning against a
     # busy second core made them 2-12x slower; the candidates' fits are what the cores are for
     with threadpool_limits(limits=1, user_api="blas"):
-        return _train_and_evaluate(history, features, arms, control, config, segment_columns, level)
+        return _train_and_evaluate(history, features, arms, control, config, segment_columns, level, economics)
 
 
 def _train_and_evaluate(
@@ -163,14 +168,14 @@ def _train_and_evaluate(
     config: TrainConfig,
     segment_columns: list[str] | tuple[str, ...],
     level: float,
+    economics: SelectionEconomics | None,
 ) -> TrainingResult:
     history = history.reset_index(drop=True)
     design = design_matrix(history, list(features), list(arms))
     folds = customer_folds(design.clusters, config.evaluation.folds, config.seed)
-    propensities = cross_fit_propensities(design.X, design.arm_index, folds, config.propensity, arms, config.seed)
-    e_received = received_propensity(
-        propensities.out_of_fold, design.arm_index, logged_propensity(history, config), config.propensity.clip
-    )
+    logged = logged_propensity(history, config)
+    propensities = cross_fit_propensities(design.X, design.arm_index, folds, config.propensity, arms, config.seed, logged)
+    e_received = received_propensity(propensities.out_of_fold, design.arm_index, logged, config.propensity.clip)
     heuristic = heuristic_score(history, config.evaluation.heuristic)
     truth = truth_matrix(history, arms)
     runs: dict[str, dict] = {}
@@ -185,10 +190,14 @@ def _train_and_evaluate(
         if truth is not None:
             scores["mae_vs_truth"] = truth_errors(oof, truth, arms)["all_arms"]["mae"]
         runs[learner_name(spec)] = {"spec": spec, "oof": oof, "uplift": uplift, "curves": curves, "scores": scores}
+    if config.selection_criterion == "policy_value":
+        oofs = {name: run["oof"] for name, run in runs.items()}
+        for name, value in policy_values(oofs, design.arm_index, design.y, e_received, list(arms).index(control), economics).items():
+            runs[name]["scores"].update(value)
     scores = {name: {k: round(v, 6) for k, v in run["scores"].items()} for name, run in runs.items()}
     chosen = select_learner(scores, config.selection_criterion)
     best = runs[chosen]
-    model = fit_model(design, best["spec"], features, arms, control, config)
+    model = fit_model(design, best["spec"], features, arms, control, config, logged)
     if segment_columns:
         model.segment_evidence = segment_evidence(
             best["oof"], design.arm_index, design.y, e_received, history[list(segment_columns)], arms, design.clusters
