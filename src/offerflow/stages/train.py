@@ -101,4 +101,5 @@ def train_decision_quality(params: Params, catalog: Catalog, customers, config) 
         check.min_share,
         params.probabilities.monotone_arms,
         params.probabilities.clip,
+        simulation=params.simulate,
     )
