@@ -19,7 +19,7 @@ from offerflow.config import HeuristicConfig, TrainConfig
 from offerflow.schema import true_prob_column
 from offerflow.simulation import ordered_score
 from offerflow.uplift.model import UpliftModel, design_matrix, fit_model, learner_name
-from offerflow.uplift.crossfit import cross_fit_probabilities, cross_fit_propensities, customer_folds
+from offerflow.uplift.crossfit import cross_fit_learners, cross_fit_propensities, customer_folds
 from offerflow.uplift.debias import average_effects, received_propensity, segment_evidence
 from offerflow.uplift.selection import SelectionEconomics, policy_values
 from offerflow.uplift.evaluation import arm_rows, probability_scores, ranking_summary, truth_errors, uplift_evaluation
@@ -179,10 +179,9 @@ def _train_and_evaluate(
     heuristic = heuristic_score(history, config.evaluation.heuristic)
     truth = truth_matrix(history, arms)
     runs: dict[str, dict] = {}
-    for spec in config.learners:
-        oof = cross_fit_probabilities(
-            design.X, design.arm_labels, design.y, folds, propensities, spec, arms, control, config.seed
-        )
+    specs = config.learners
+    oofs = cross_fit_learners(design.X, design.arm_labels, design.y, folds, propensities, specs, arms, control, config.seed)
+    for spec, oof in zip(specs, oofs):
         uplift, curves = uplift_evaluation(
             oof, design.arm_index, design.y, arms, control, heuristic, config.seed, config.evaluation.top_shares, truth
         )
