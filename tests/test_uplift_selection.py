@@ -119,3 +119,21 @@ def test_policy_value_selection_reports_every_candidate_and_keeps_the_best(examp
     for entry in scores.values():
         assert 0.3 < entry["policy_value"] < 0.6 and 0 < entry["treated_share"] <= 1
         assert entry["policy_cost"] == pytest.approx(ECONOMICS.budget_per_customer, abs=0.3)
+
+
+def test_policy_value_makes_the_train_stage_read_the_budget():
+    """The criterion values plans at optimize.budget: the stage depends on that key (dvc.yaml, caches) and
+    hands the budget per customer and the arms' costs to the selection."""
+    from offerflow.config import load_params
+    from offerflow.pipeline import stage_named
+    from offerflow.stages.train import selection_economics
+
+    default = load_params(ROOT / "params.yaml", check_files=False)
+    chosen = load_params(ROOT / "params.yaml", {"train.selection_criterion": "policy_value", "arms.contact_cost": {"dm2": 0.5}},
+                         check_files=False)
+    train = stage_named("train")
+    assert "optimize.budget" not in train.params_for(default) and selection_economics(default, 5000) is None
+    assert "optimize.budget" in train.params_for(chosen)
+    economics = selection_economics(chosen, 5000)
+    assert economics.budget_per_customer == pytest.approx(chosen.optimize.budget / 5000)
+    assert economics.coupon_cost == (0.0, 10.0, 20.0) and economics.contact_cost == (0.0, 0.5, 0.0)
