@@ -2,9 +2,13 @@
 
 Every learner listed in params.yaml (train.learner plus train.candidates) is cross-fitted on the same
 customer-grouped folds and scored on the same rows; the one with the best `selection_criterion` is
-refitted on all of the history. All candidates' scores are kept in the metrics so the choice can be
-audited. The out-of-fold predictions of the chosen learner also feed the doubly robust average
-effects (next to the naive difference in rates) and the per-segment intervals of the probability table.
+refitted on all of the history (policy_value: the value of the plan each learner leads to, see
+selection.py). All candidates' scores are kept in the metrics so the choice can be audited. The
+out-of-fold predictions of the chosen learner also feed the doubly robust average effects (next to the
+naive difference in rates), the per-segment intervals of the probability table, and the verdict on
+its rankings: bootstrap intervals of Qini/AUUC per arm against a random ranking's range and against the
+heuristic (ranking_intervals.py); a model that does not beat the heuristic outside the interval is
+flagged (`model_beats_heuristic: false`) and logged as a warning by the `offerflow.train` logger.
 """
 
 from __future__ import annotations
