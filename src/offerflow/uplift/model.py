@@ -124,10 +124,12 @@ def fit_model(
     control: str,
     config: TrainConfig,
     logged: np.ndarray | None = None,
+    propensity: PropensityModel | None = None,
 ) -> UpliftModel:
-    """Fit the propensity model (from `logged` propensities of the received arms with source logged) and
-    one learner on all rows of the design."""
-    propensity = PropensityModel(config.propensity, arms, config.seed).fit(design.X, design.arm_index, logged)
+    """Fit one learner on all rows of the design, with `propensity` (a model already fitted on these rows)
+    or a propensity model fitted here (from `logged` propensities of the received arms with source logged)."""
+    if propensity is None:
+        propensity = PropensityModel(config.propensity, arms, config.seed).fit(design.X, design.arm_index, logged)
     learner = ArmLearner(spec, arms, control, config.seed).fit(
         design.X, design.arm_labels, design.y, pair_propensity(propensity.predict(design.X), arms, control)
     )

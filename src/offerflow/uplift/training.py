@@ -200,7 +200,7 @@ def _train_and_evaluate(
     scores = {name: {k: round(v, 6) for k, v in run["scores"].items()} for name, run in runs.items()}
     chosen = select_learner(scores, config.selection_criterion)
     best = runs[chosen]
-    model = fit_model(design, best["spec"], features, arms, control, config, logged)
+    model = fit_model(design, best["spec"], features, arms, control, config, logged, propensities.full)
     if segment_columns:
         model.segment_evidence = segment_evidence(
             best["oof"], design.arm_index, design.y, e_received, history[list(segment_columns)], arms, design.clusters
