@@ -137,3 +137,20 @@ def test_policy_value_makes_the_train_stage_read_the_budget():
     economics = selection_economics(chosen, 5000)
     assert economics.budget_per_customer == pytest.approx(chosen.optimize.budget / 5000)
     assert economics.coupon_cost == (0.0, 10.0, 20.0) and economics.contact_cost == (0.0, 0.5, 0.0)
+
+
+def test_cross_fitting_on_threads_gives_the_same_predictions_as_one_thread(example):
+    from offerflow.config import LearnerConfig
+    from offerflow.uplift.crossfit import cross_fit_learners, cross_fit_propensities, customer_folds
+
+    customers, truth = example
+    history = simulate_history(customers, truth, ARMS, SEGMENTS, campaigns=2, seed=SEED).merge(customers, on="customer_id")
+    design = design_matrix(history, SEGMENTS, ARMS)
+    folds = customer_folds(design.clusters, 3, SEED)
+    propensities = cross_fit_propensities(design.X, design.arm_index, folds, PropensityConfig(source="estimate"), ARMS, SEED)
+    specs = [LearnerConfig(learner="t_learner", base_model="logistic"), LearnerConfig(learner="x_learner", model_params=LGBM)]
+    runs = [cross_fit_learners(design.X, design.arm_labels, design.y, folds, propensities, specs, ARMS, "dm1", SEED, threads)
+            for threads in (1, 2)]
+    for single, threaded in zip(*runs):
+        assert single.tobytes() == threaded.tobytes()
+        assert (single > 0).all() and (single < 1).all()
