@@ -11,14 +11,14 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 export PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW ?= ignore
 
-.PHONY: install run test repro bench clean
+.PHONY: install run test repro bench clean lock
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
 	@touch $@
 
 run: install
@@ -33,6 +33,14 @@ repro: install
 
 bench: install
 	@for bench in benchmarks/bench_*.py; do echo "== $$bench"; $(BIN)/python $$bench || exit 1; done
+
+# Re-resolve the pins from pyproject.toml's ranges (needs network to the package index).
+lock: install
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 --quiet --no-header \
+	  --annotation-style line -o requirements.lock.new
+	{ sed -n '1,3p' requirements.lock; cat requirements.lock.new; } > requirements.lock.tmp
+	rm requirements.lock.new && mv requirements.lock.tmp requirements.lock
 
 clean:
 	rm -rf data/raw data/processed data/published models reports .prefect

@@ -29,6 +29,14 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
+def discount_data_dir() -> Path:
+    """The discount example's files: committed under data/external/discounts, else the shared folder beside the repo."""
+    for candidate in (ROOT / "data/external/discounts", ROOT.parent / "shared/data/discounts"):
+        if (candidate / "random_data.csv").is_file():
+            return candidate
+    pytest.fail("discount example files not found (data/external/discounts/{non_rand_discount,random_data}.csv)")
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project")
@@ -66,3 +74,14 @@ def write_user_history(project: Path, seed: int = SEED, campaigns: int = 4) -> P
     path = project / "data/external/history.csv"
     history[["campaign", "customer_id", "arm", "converted"]].to_csv(path, index=False)
     return path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop Prefect's temporary server while pytest's streams are open: at interpreter exit its goodbye line
+    went to a closed capture stream and printed a "Logging error" traceback after every run."""
+    import sys
+
+    server = sys.modules.get("prefect.server.api.server")
+    if server is not None:
+        for instance in list(server.SubprocessASGIServer._instances.values()):
+            instance.stop()

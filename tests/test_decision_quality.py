@@ -49,3 +49,31 @@ def test_train_stage_reports_decision_quality_when_enabled(project):
     assert [row["seed"] for row in report["per_seed"]] == [params.simulate.seed, params.simulate.seed + 1]
     assert 0.9 < report["ratio_to_true_optimum_mean"] < 1.05  # above 1 only by overspending
     assert report["true_optimum"] > 0
+
+
+def test_decision_quality_honours_the_simulated_assignment_and_reports_cost_matched_shares():
+    """A targeted, heterogeneous history (as params' simulate section can ask) changes the drawn histories;
+    the share at equal true cost never exceeds 1 (no plan beats the true optimum at its own spend)."""
+    from offerflow.config import SimulateConfig, TrainConfig
+    from offerflow.simulation import add_customer_features
+
+    params = load_params(ROOT / "params.yaml")
+    customers = add_customer_features(pd.read_csv(ROOT / "data/external/customers.csv"), seed=SEED)
+    truth = pd.read_csv(ROOT / "data/external/visit_probability.csv")
+    config = TrainConfig(features=("age_cat", "freq_cat"), learner="t_learner", base_model="logistic",
+                         propensity={"source": "logged"})
+    common = dict(customers=customers, truth=truth, arms=params.arms.names, control=params.arms.control,
+                  coupon_cost=params.arms.coupon_cost, segment_columns=["age_cat", "freq_cat"], config=config,
+                  campaigns=4, seeds=[SEED, SEED + 1], budget=10_000, min_share=0.1)
+    targeted = SimulateConfig(assignment="targeted", heterogeneity={"strength": 1.0, "features": ["recency_days"]})
+    reports = {name: decision_quality(**common, simulation=simulation)
+               for name, simulation in (("randomized", None), ("targeted", targeted))}
+    for report in reports.values():
+        assert {"ratio_at_equal_true_cost_mean", "ratio_at_equal_true_cost_min", "overspending_share"} <= set(report)
+        for row in report["per_seed"]:
+            assert 0.8 < row["ratio_at_equal_true_cost"] <= 1 + 1e-6
+            overspends = row["true_cost"] > 10_000 * (1 + 1e-9)
+            assert overspends or row["ratio_at_equal_true_cost"] >= row["ratio_to_true_optimum"] - 1e-6
+        assert report["overspending_share"] == pytest.approx(
+            sum(row["true_cost"] > 10_000 * (1 + 1e-9) for row in report["per_seed"]) / 2)
+    assert reports["randomized"]["per_seed"] != reports["targeted"]["per_seed"]

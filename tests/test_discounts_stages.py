@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import copy_project, set_params
+from conftest import ROOT, copy_project, discount_data_dir, set_params
 from offerflow.catalog import Catalog
 from offerflow.config import load_params
 from offerflow.discounts.config import DiscountFileConfig, DiscountsConfig
@@ -19,19 +19,8 @@ from offerflow.stages import discounts as stages
 from offerflow.discounts.ingest import parse_discount_text
 from offerflow.errors import InputDataError
 
-ROOT = Path(__file__).resolve().parents[1]
 RANDOMIZED_SLOPE = (-0.047, -0.024)  # the randomized test's slope interval stated in the issue
 
-
-def discount_data_dir() -> Path:
-    for candidate in (
-        ROOT / "data/external/discounts",
-        ROOT.parent / "shared/data/discounts",
-        Path("/work/shared/data/discounts"),
-    ):
-        if (candidate / "random_data.csv").is_file():
-            return candidate
-    pytest.fail("discount example files not found (data/external/discounts/{non_rand_discount,random_data}.csv)")
 
 
 def example_config() -> DiscountsConfig:

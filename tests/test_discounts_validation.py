@@ -8,27 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import ROOT, discount_data_dir
 from offerflow.discounts.config import DiscountFileConfig, DiscountsConfig
 from offerflow.discounts.ingest import encode_features, read_discount_file
 from offerflow.discounts.simulator import simulate_discounts
 from offerflow.discounts.validation import check_pre_treatment, treatment_dependent_columns, validate_discount_frame
 from offerflow.errors import ConfigError, InputDataError
 
-ROOT = Path(__file__).resolve().parents[1]
 SUITES = ROOT / "expectations"
 REQUIRED = ["discount", "profit", "sales", "age", "gender", "cust_state"]
 
-
-def discount_data_dir() -> Path:
-    """The example files: committed under data/external/discounts, else the shared folder beside the repo."""
-    for candidate in (
-        ROOT / "data/external/discounts",
-        ROOT.parent / "shared/data/discounts",
-        Path("/work/shared/data/discounts"),
-    ):
-        if (candidate / "random_data.csv").is_file():
-            return candidate
-    pytest.fail("discount example files not found (data/external/discounts/{non_rand_discount,random_data}.csv)")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import pytest
 from offerflow.config import ConfigError, load_params
 from offerflow.errors import InputDataError
 from offerflow.optimize.objectives import customer_value_and_cost, objective_coefficients
-from offerflow.optimize.segment_lp import InfeasiblePlanError, optimize_segments, score_plan
+from offerflow.evaluation.truth import segment_plan_counts, value_on_truth
+from offerflow.optimize.segment_lp import InfeasiblePlanError, optimize_segments
 from test_optimize_segment_lp import ARMS, COST, FLOOR, MIN_SHARE, greedy_optimum, tiny_table
 
 P = tiny_table()[[f"prob_{a}" for a in ARMS]].to_numpy(float)
@@ -107,10 +108,14 @@ def test_objective_errors(objective, value, message):
 def test_each_objective_reaches_the_vertex_optimum(objective, value, coefficients):
     for budget in (1000.0, 2500.0):
         result = solve(budget, objective=objective, value_per_conversion=value)
-        expected, x = vertex_optimum(coefficients, budget, np.full(3, MIN_SHARE))
+        expected, _ = vertex_optimum(coefficients, budget, np.full(3, MIN_SHARE))
         assert result.metrics["objective"] == pytest.approx(expected, rel=1e-9)
         assert result.metrics["objective_name"] == objective
-        # incremental conversions and cost are always reported, for the plan actually chosen
+        # profit at 30 USD ties two offers in a segment, so the optimal plan need not be the enumeration's vertex:
+        # the chosen plan must reach the optimum, and its conversions and cost are what is reported
+        x = shares_of(result).ravel()
+        assert coefficients.ravel() @ x == pytest.approx(expected, rel=1e-9)
+        assert SPEND.ravel() @ x <= budget + 1e-6
         assert result.metrics["expected_incremental_conversions"] == pytest.approx(GAIN.ravel() @ x, abs=1e-6)
         assert result.metrics["expected_cost"] == pytest.approx(SPEND.ravel() @ x, abs=1e-6)
 
@@ -138,9 +143,9 @@ def test_profit_stops_spending_where_a_conversion_costs_more_than_it_is_worth():
     assert shares_of(result) == pytest.approx(np.array([[0.1, 0.1, 0.8], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1]]), abs=1e-12)
 
 
-def test_score_plan_values_a_plan_with_the_chosen_objective():
+def test_value_on_truth_values_a_segment_plan_with_the_chosen_objective():
     plan = solve(1500.0).plan
-    scored = score_plan(plan, tiny_table(), ["seg"], ARMS, "dm1", COST, "profit", 50.0)
+    scored = value_on_truth(segment_plan_counts(plan, ["seg"]), tiny_table(), ["seg"], ARMS, "dm1", COST, "profit", 50.0)
     x = plan["share"].to_numpy()
     assert scored["objective"] == pytest.approx((50 * N[:, None] * P - SPEND).ravel() @ x, rel=1e-12)
     assert scored["incremental_conversions"] == pytest.approx(GAIN.ravel() @ x, rel=1e-12)

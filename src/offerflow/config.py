@@ -182,6 +182,7 @@ class EvaluationConfig(_Section):
     top_shares: tuple[float, ...] = (0.1, 0.2, 0.3)
     heuristic: HeuristicConfig | None = HeuristicConfig()
     figures: bool = True  # PNG figures besides the plot CSVs
+    bootstrap_samples: int = Field(200, ge=0)  # customer resamples for the Qini/AUUC intervals (0: none, no verdict)
 
     @field_validator("top_shares")
     @classmethod
@@ -208,7 +209,8 @@ class TrainConfig(_Section):
     model_params: dict[str, Any] = Field(default_factory=dict)
     seed: int = 7
     candidates: tuple[LearnerConfig, ...] = ()  # more learners to compare; the best by selection_criterion wins
-    selection_criterion: Literal["brier", "log_loss", "qini", "auuc"] = "brier"
+    # policy_value: cross-fitted DR value of the plan each candidate leads to at optimize.budget (uplift/selection.py)
+    selection_criterion: Literal["brier", "log_loss", "qini", "auuc", "policy_value"] = "brier"
     propensity: PropensityConfig = PropensityConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     decision_quality: DecisionQualityConfig = DecisionQualityConfig()

@@ -86,6 +86,17 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+def significant(value: Any, digits: int = 10) -> Any:
+    """Floats to `digits` significant digits, recursively: metrics files that do not change with the last bits of a sum."""
+    if isinstance(value, dict):
+        return {key: significant(item, digits) for key, item in value.items()}
+    if isinstance(value, list):
+        return [significant(item, digits) for item in value]
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    return value
+
+
 def read_json(path: Path | str) -> Any:
     return json.loads(Path(path).read_text())
 

@@ -164,8 +164,10 @@ STAGES: tuple[Stage, ...] = (
         help="compare uplift learners out of fold (causalml) and fit the best on the history",
         runner=stages.run_train,
         params=("data", "arms", "train", "evaluate.holdout"),
-        extra_params=lambda p: ("simulate", "probabilities") if p.train.decision_quality.enabled else (),
-        extra_code=lambda p: ("optimize", "evaluation") if p.train.decision_quality.enabled else (),
+        extra_params=lambda p: (("simulate", "probabilities") if p.train.decision_quality.enabled else ())
+        + (("optimize.budget",) if p.train.selection_criterion == "policy_value" else ()),
+        extra_code=lambda p: ("optimize", "evaluation")
+        if p.train.decision_quality.enabled or p.train.selection_criterion == "policy_value" else (),
         inputs=(Input("customers"), Input("history"), VALIDATED, Input("true_probabilities", lambda p: p.train.decision_quality.enabled)),
         outputs=(
             Output("model"),

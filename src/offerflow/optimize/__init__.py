@@ -17,7 +17,6 @@ from offerflow.optimize.segment_lp import (
     optimize_segments,
     plan_problem,
     prepare_problem,
-    score_plan,
 )
 
 __all__ = [
@@ -40,6 +39,5 @@ __all__ = [
     "plan_problem",
     "prepare_problem",
     "recommend_budget",
-    "score_plan",
     "share_bounds",
 ]

@@ -42,7 +42,7 @@ from offerflow.optimize.objectives import check_objective, incremental_per_usd, 
 from offerflow.schema import N_CUSTOMERS, OFFER, SEGMENT_ID, prob_column
 
 __all__ = [
-    "InfeasiblePlanError", "ProbabilityTableError", "SegmentPlan", "SolverError", "optimize_segments", "score_plan",
+    "InfeasiblePlanError", "ProbabilityTableError", "SegmentPlan", "SolverError", "optimize_segments",
 ]
 
 PLAN_COLUMNS = (
@@ -397,39 +397,3 @@ def optimize_segments(
         objective, value_per_conversion, time_limit_seconds, contact_cost, groups,
     )
     return plan_problem(problem, budget, fairness)
-
-
-def score_plan(
-    plan: pd.DataFrame,
-    table: pd.DataFrame,
-    segment_columns: Sequence[str],
-    arms: Sequence[str],
-    control: str,
-    coupon_cost: dict[str, float],
-    objective: str = "incremental_conversions",
-    value_per_conversion: float | None = None,
-    contact_cost: Mapping[str, float] | None = None,
-) -> dict:
-    """Objective, incremental conversions and coupon cost of a plan's shares if `table` held the true probabilities.
-
-    Segments are matched by their segment columns (ids may be numbered differently) and sized by the
-    table's n_customers; a planned segment the table cannot price is an error naming it.
-    """
-    segment_columns = list(segment_columns)
-    shares = plan.pivot_table(index=segment_columns, columns=OFFER, values="share", aggfunc="sum")
-    shares = shares.reindex(columns=list(arms), fill_value=0.0).fillna(0.0)
-    share_columns = [f"__share_of_{arm}" for arm in arms]
-    shares = shares.set_axis(share_columns, axis=1).reset_index()
-    joined = shares.merge(table, on=segment_columns, how="left", indicator=True)
-    unpriced = joined["_merge"] == "left_only"
-    if unpriced.any():
-        missing = _rows(joined, unpriced, segment_columns)
-        raise ProbabilityTableError(f"planned segments missing from the table: {missing}")
-    check_table(joined.drop(columns="_merge"), segment_columns, arms)
-    data = lp_data(joined, arms, control, coupon_cost, objective, value_per_conversion, contact_cost)
-    x = joined[share_columns].to_numpy(dtype="float64")
-    return {
-        "objective": float((data.value * x).sum()),
-        "incremental_conversions": float((data.gain * x).sum()),
-        "expected_cost": float((data.spend * x).sum()),
-    }

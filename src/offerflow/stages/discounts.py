@@ -15,13 +15,11 @@ from typing import TYPE_CHECKING
 from offerflow.catalog import Catalog
 from offerflow.config import Params
 from offerflow.discounts.config import DiscountFileConfig, DiscountsConfig
-from offerflow.io import file_sha256, read_json, write_csv, write_json, write_parquet, write_with
+from offerflow.io import file_sha256, read_json, significant, write_csv, write_json, write_parquet, write_with
 from offerflow.validation.failures import plain
 
 if TYPE_CHECKING:
     import pandas as pd
-
-DIGITS = 10
 
 
 def required_columns(config: DiscountsConfig, observational: bool) -> list[str]:
@@ -212,7 +210,7 @@ def run_discounts_optimize(params: Params) -> dict:
     }
     if config.evaluation.figures:
         figures.plot_policy_values(estimates, catalog.path("discounts_policy_figure"))
-    write_json(plain(_rounded(metrics)), catalog.path("discounts_policy"))
+    write_json(plain(significant(metrics)), catalog.path("discounts_policy"))
     if not decision.candidate_published and params.evaluate.gate.fallback == "nothing":
         from offerflow.errors import GateRefusedError
 
@@ -273,14 +271,3 @@ def run_discounts_publish(params: Params) -> dict:
                 "gate": {"published": verdict["published"], "reason": verdict["gate"]["reason"]}}
     inputs = {"plan": "discount_plan", "policy_evaluation": "discounts_policy"}
     return publish_scenario(params, "discounts", assigned, inputs, settings, "discounts_assignments", "discounts_publish_metrics")
-
-
-def _rounded(value):
-    """Floats to DIGITS significant digits, so reruns write the same text despite float noise."""
-    if isinstance(value, dict):
-        return {key: _rounded(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_rounded(item) for item in value]
-    if isinstance(value, float):
-        return float(f"{value:.{DIGITS}g}")
-    return value

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from offerflow.catalog import Catalog
 from offerflow.config import Params
-from offerflow.io import read_json, write_csv, write_json, write_parquet, write_with
+from offerflow.io import read_json, significant, write_csv, write_json, write_parquet, write_with
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,7 +78,7 @@ def run_journey_evaluate(params: Params) -> dict:
     decision = gate_journey_policies(params, log, models)
     metrics = {**evaluation_metrics(evaluation), "gate": decision.as_dict()}
     write_csv(evaluation.table, catalog.path("journey_evaluation_table"))
-    write_json(_rounded(metrics), catalog.path("journey_metrics"))
+    write_json(significant(metrics), catalog.path("journey_metrics"))
     shares = evaluation.action_shares
     if shares is None:  # no testbed: the learned policy's actions on the log's held-out customers are not simulated
         import pandas as pd
@@ -175,13 +175,3 @@ def _baseline_actions(policy, models, config, customers) -> pd.DataFrame:
     table = pd.DataFrame({"customer_id": ids, "offer": np.array(config.actions, dtype=object)[choice],
                           "expected_value": value[rows, choice], "expected_cost": cost[rows, choice]})
     return table.sort_values("customer_id", kind="stable").reset_index(drop=True)
-
-
-def _rounded(value):
-    if isinstance(value, dict):
-        return {key: _rounded(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_rounded(item) for item in value]
-    if isinstance(value, float):
-        return float(f"{value:.10g}")
-    return value

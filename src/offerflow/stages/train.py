@@ -18,6 +18,20 @@ def training_columns(params: Params, customer_columns) -> list[str]:
     return list(dict.fromkeys(columns))
 
 
+def selection_economics(params: Params, n_customers: int):
+    """Budget per customer and the arms' costs for the policy_value criterion (None for the other criteria)."""
+    from offerflow.uplift.selection import SelectionEconomics
+
+    if params.train.selection_criterion != "policy_value":
+        return None
+    arms = params.arms
+    return SelectionEconomics(
+        budget_per_customer=params.optimize.budget / max(n_customers, 1),
+        coupon_cost=tuple(float(arms.coupon_cost[arm]) for arm in arms.names),
+        contact_cost=tuple(float(arms.contact_cost.get(arm, 0.0)) for arm in arms.names),
+    )
+
+
 def run_train(params: Params) -> dict:
     import joblib
 
@@ -31,7 +45,8 @@ def run_train(params: Params) -> dict:
     history = training_frame(history, customers, training_columns(params, customers.columns))
     arms, control = params.arms.names, params.arms.control
     result = train_and_evaluate(
-        history, list(params.train.features), arms, control, params.train, params.data.segment_columns
+        history, list(params.train.features), arms, control, params.train, params.data.segment_columns,
+        economics=selection_economics(params, len(customers)),
     )
     model = result.model
     model.metadata["history_sha256"] = file_sha256(catalog.path("history"))
@@ -61,6 +76,8 @@ def run_train(params: Params) -> dict:
         "learner": model.metadata["name"],
         "mae_vs_truth": report.get("mae_vs_truth"),
         "qini": {arm: entry["qini"]["model"] for arm, entry in result.metrics["evaluation"]["arms"].items()},
+        "model_beats_heuristic": result.metrics["model_beats_heuristic"],
+        "warnings": result.metrics.get("warnings", []),
     }
 
 
@@ -84,4 +101,5 @@ def train_decision_quality(params: Params, catalog: Catalog, customers, config) 
         check.min_share,
         params.probabilities.monotone_arms,
         params.probabilities.clip,
+        simulation=params.simulate,
     )

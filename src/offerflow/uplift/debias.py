@@ -22,7 +22,16 @@ from offerflow.config import PropensityConfig
 
 
 class PropensityModel:
-    """P(arm | features) of the logging policy: estimated (multinomial logistic) or uniform shares."""
+    """P(arm | features) of the logging policy: estimated (multinomial logistic), fitted to the logged
+    propensities, or uniform shares.
+
+    A history with logged propensities knows each row's probability of the arm it received, but the X
+    and DR learners need every arm's probability for every customer. With source logged, per arm a
+    linear model of logit(logged propensity) on the features is fitted on the rows that received that
+    arm: a regression on exact values, not a classification of noisy arm draws, so when the logging
+    policy is a function of the features (a targeted campaign on a feature) it is recovered exactly
+    where the estimate is only approximate. The AIPW terms use the logged values themselves.
+    """
 
     def __init__(self, config: PropensityConfig, arms: list[str], seed: int):
         self.source = config.source  # plain values: a pickled pydantic model's bytes vary per process
@@ -30,19 +39,36 @@ class PropensityModel:
         self.arms = list(arms)
         self.seed = seed
         self.model: LogisticRegression | None = None
+        self.logged_models: list | None = None  # per arm: logit(propensity) ~ features (source logged)
         self.shares: np.ndarray | None = None
 
-    def fit(self, X: np.ndarray, arm_index: np.ndarray) -> "PropensityModel":
+    def fit(self, X: np.ndarray, arm_index: np.ndarray, logged: np.ndarray | None = None) -> "PropensityModel":
+        """`logged`: per row, the logged probability of the arm received (used with source logged)."""
         counts = np.bincount(arm_index, minlength=len(self.arms)).astype(float)
         self.shares = counts / counts.sum()
-        if self.source != "uniform":  # logged propensities cover only the arm received; a model
-            # is still needed for the pairwise propensities the X and DR learners use
+        if self.source == "logged" and logged is not None:
+            from scipy.special import logit
+            from sklearn.linear_model import Ridge
+
+            low, high = self.clip
+            target = logit(np.clip(np.asarray(logged, dtype=float), low, high))
+            self.logged_models = [
+                Ridge(alpha=1e-6).fit(X[arm_index == j], target[arm_index == j]) if counts[j] else None
+                for j in range(len(self.arms))
+            ]
+        elif self.source != "uniform":
             self.model = LogisticRegression(C=1.0, max_iter=2000, random_state=self.seed).fit(X, arm_index)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """n x arms probabilities, clipped to params' bounds and renormalized."""
-        if self.model is None:
+        if self.logged_models is not None:
+            from scipy.special import expit
+
+            matrix = np.column_stack([
+                expit(model.predict(X)) if model is not None else np.zeros(X.shape[0]) for model in self.logged_models
+            ])
+        elif self.model is None:
             matrix = np.tile(self.shares, (X.shape[0], 1))
         else:
             matrix = np.zeros((X.shape[0], len(self.arms)))

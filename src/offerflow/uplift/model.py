@@ -98,12 +98,13 @@ def design_matrix(history: pd.DataFrame, features: list[str], arms: list[str]) -
     missing = [c for c in features if c not in history.columns]
     if missing:
         raise ValueError(f"feature column(s) {missing} missing from the training data")
-    encoder = make_encoder(history, features).fit(history[features])
+    encoder = make_encoder(history, features)
+    X = encoder.fit_transform(history[features])  # one pass: fit() would transform once and throw it away
     labels = history[ARM].astype(str).to_numpy()
     index = pd.Series(labels).map({arm: j for j, arm in enumerate(arms)}).to_numpy(dtype=np.int64)
     return Design(
-        X=np.asarray(encoder.transform(history[features]), dtype=float),
-        arm_labels=np.asarray(labels, dtype=object),
+        X=np.asarray(X, dtype=float),
+        arm_labels=labels.astype(str),  # plain strings: causalml's np.unique over objects was a fifth of the stage
         arm_index=index,
         y=history[CONVERTED].to_numpy(dtype=np.int64),
         clusters=history[CUSTOMER_ID].to_numpy(),
@@ -115,9 +116,20 @@ def learner_name(spec: LearnerConfig) -> str:
     return spec.learner if spec.learner == "uplift_forest" else f"{spec.learner}/{spec.base_model}"
 
 
-def fit_model(design: Design, spec: LearnerConfig, features: list[str], arms: list[str], control: str, config: TrainConfig) -> UpliftModel:
-    """Fit the propensity model and one learner on all rows of the design."""
-    propensity = PropensityModel(config.propensity, arms, config.seed).fit(design.X, design.arm_index)
+def fit_model(
+    design: Design,
+    spec: LearnerConfig,
+    features: list[str],
+    arms: list[str],
+    control: str,
+    config: TrainConfig,
+    logged: np.ndarray | None = None,
+    propensity: PropensityModel | None = None,
+) -> UpliftModel:
+    """Fit one learner on all rows of the design, with `propensity` (a model already fitted on these rows)
+    or a propensity model fitted here (from `logged` propensities of the received arms with source logged)."""
+    if propensity is None:
+        propensity = PropensityModel(config.propensity, arms, config.seed).fit(design.X, design.arm_index, logged)
     learner = ArmLearner(spec, arms, control, config.seed).fit(
         design.X, design.arm_labels, design.y, pair_propensity(propensity.predict(design.X), arms, control)
     )
@@ -146,8 +158,10 @@ def train_uplift(
     spec: LearnerConfig | None = None,
 ) -> UpliftModel:
     """Fit one learner (default: params' train.learner/base_model) on history with canonical columns."""
+    from offerflow.uplift.training import logged_propensity
+
     design = design_matrix(history, list(features), list(arms))
-    return fit_model(design, spec or config.default_learner, features, arms, control, config)
+    return fit_model(design, spec or config.default_learner, features, arms, control, config, logged_propensity(history, config))
 
 
 def fit_report(model: UpliftModel, history: pd.DataFrame) -> dict:
