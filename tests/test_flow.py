@@ -66,16 +66,62 @@ def latest_artifact(key: str):
     return found[0] if found else None
 
 
+def flow_run_records(flow_run_id):
+    """The flow run's API log records and artifacts, read back through the Prefect client as the UI does."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    return logs, {artifact.key: artifact for artifact in artifacts}
+
+
 @pytest.mark.slow
-def test_flow_leaves_summary_plan_and_failure_artifacts(project):
+def test_flow_leaves_logs_tables_pictures_and_failure_artifacts(project):
+    import base64
+    import json
+
+    import pandas as pd
+
     from offerflow.flows import offer_allocation
 
-    summary = offer_allocation(params_file=str(project / "params.yaml"))
-    markdown = latest_artifact("offer-allocation-summary")
-    assert markdown is not None and summary["run_id"] in markdown.data
-    assert "Cost per incremental conversion" in markdown.data
-    plan = latest_artifact("offer-allocation-plan")
-    assert plan is not None and "segment_id" in str(plan.data)
+    state = offer_allocation(params_file=str(project / "params.yaml"), return_state=True)
+    summary = state.result()
+    logs, artifacts = flow_run_records(state.state_details.flow_run_id)
+
+    # offerflow's own log lines reach the flow run's logs (not only prefect.*), without the CLI's environment
+    own = [record for record in logs if record.name.startswith("offerflow")]
+    assert any(record.name == "offerflow.publish" and summary["run_id"] in record.message for record in own), \
+        sorted({record.name for record in logs})
+
+    # everything opens from the Prefect UI: no link to a file on the machine that ran the flow
+    assert not [key for key, artifact in artifacts.items() if "file://" in str(artifact.data)]
+    markdown = artifacts["offer-allocation-summary"]
+    assert summary["run_id"] in markdown.data and "Cost per incremental conversion" in markdown.data
+    assert "segment_id" in str(artifacts["offer-allocation-plan"].data)
+
+    frontier = pd.read_csv(project / "reports/plots/budget_frontier.csv")
+    table = json.loads(artifacts["budget-frontier"].data)
+    assert len(table) == len(frontier) >= 5
+    assert table[2]["budget"] == pytest.approx(frontier["budget"][2]) and table[2]["objective"] == pytest.approx(frontier["objective"][2])
+    selection = json.loads((project / "reports/train_metrics.json").read_text())["selection"]
+    learners = json.loads(artifacts["learner-comparison"].data)
+    assert sorted(row["learner"] for row in learners) == sorted(selection["scores"])
+    assert [row["learner"] for row in learners if row["chosen"]] == [selection["chosen"]]
+    validation = json.loads((project / "reports/validation/summary.json").read_text())
+    results = {row["dataset"]: row for row in json.loads(artifacts["validation-results"].data)}
+    assert set(results) == set(validation["datasets"]) and all(row["success"] and row["failed"] == 0 for row in results.values())
+    assert sum(row["expectations_evaluated"] for row in results.values()) == sum(
+        d["expectations_evaluated"] for d in validation["datasets"].values())
+    policies = json.loads(artifacts["policy-evaluation"].data)
+    assert any(row["role"] == "candidate" for row in policies)
+    figures = sorted((project / "reports/figures").glob("*.png"))
+    assert len(figures) >= 5
+    for figure in figures:  # each picture travels inside its artifact, byte for byte
+        data = artifacts[f"figure-{figure.stem.replace('_', '-')}"].data
+        embedded = data.split("data:image/png;base64,", 1)[1].split(")", 1)[0]
+        assert base64.b64decode(embedded) == figure.read_bytes(), figure.name
 
     table = project / "data/external/visit_probability.csv"
     table.write_text(table.read_text().replace("0.29", "1.29", 1))
