@@ -117,5 +117,16 @@ def publish_artifacts(params: Params, summary: dict) -> None:
                 "candidate_minus_this_lower_bound", "cost", "share_treated")
         rows = [{key: clean(row.get(key)) for key in keys} for row in read_json(details)["policies"]]
         create_table_artifact(rows, key="policy-evaluation", description="the plan vs simple rules at the same spend, held-out history")
-    for figure in sorted((params.root / "reports/figures").glob("*.png")):
+    figure_artifacts(params, "offers")
+
+
+def figure_artifacts(params: Params, pipeline: str) -> list[Path]:
+    """Each picture the pipeline's stages declare and wrote, as a markdown artifact with the PNG inside."""
+    from offerflow.pipeline import enabled_stages
+
+    catalog = Catalog(params)
+    figures = [catalog.path(out.name) for stage in enabled_stages(params, pipeline=pipeline) for out in stage.outputs_for(params)]
+    figures = [figure for figure in figures if figure.suffix == ".png" and figure.is_file()]
+    for figure in figures:
         create_markdown_artifact(image_markdown(figure), key=f"figure-{figure.stem.replace('_', '-')}", description=figure.stem)
+    return figures

@@ -9,6 +9,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from offerflow.config import load_params
+from offerflow.flows.artifacts import figure_artifacts
 from offerflow.flows.logs import offerflow_logs_to_api
 from offerflow.flows.steps import Step, keep_dvc_in_step
 from offerflow.publish.recovery import recover_publication
@@ -30,4 +31,5 @@ def customer_journeys(params_file: str = "params.yaml", overrides: dict[str, Any
         keep_dvc_in_step(params, overrides)
         summary = scenario_summary(params, "journey")
         create_markdown_artifact(summary["markdown"], key="customer-journeys-summary", description="customer journeys")
+        figure_artifacts(params, "journey")
         return summary
