@@ -77,3 +77,14 @@ def test_infeasible_budget_exits_4(project):
     table = table.merge(sizes, on=["age_cat", "freq_cat"])
     floor = (0.1 * table["n"] * (10 * table["prob_dm2"] + 20 * table["prob_dm3"])).sum()  # 10% of each segment each coupon
     assert metrics["feasible"] is False and metrics["smallest_feasible_budget"] == pytest.approx(floor, abs=0.01)
+
+
+def test_a_validating_run_prints_a_few_lines_of_its_own(project):
+    """Great Expectations and the other libraries stay at WARNING unless --verbose: offerflow's lines only."""
+    for stage in ("simulate", "validate"):
+        result = offerflow(project, stage)
+        assert result.returncode == 0, result.stderr
+        lines = (result.stdout + result.stderr).splitlines()
+        assert len(lines) <= 20, lines[:30]
+        assert not [line for line in lines if line.startswith(("INFO", "DEBUG")) and not line.split()[1].startswith("offerflow")]
+    assert json.loads(result.stdout)["validate"]["success"] is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -74,15 +75,78 @@ def prefect_server(tmp_path_factory):
         stop(server)
 
 
+def offerflow(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "offerflow"), *args], cwd=project, env=env, capture_output=True, text=True)
+
+
+def test_prefect_yaml_is_written_from_params_yaml(project):
+    """Schedules live in params.yaml only: prefect.yaml is generated from it and checked against it."""
+    import yaml
+
+    from conftest import ROOT, set_params
+
+    assert offerflow(ROOT, "prefect-yaml", "--check").returncode == 0  # the repository's file is current
+    shutil.copy(ROOT / "prefect.yaml", project / "prefect.yaml")
+    set_params(project, orchestration__schedule={"cron": "15 4 * * 2", "timezone": "America/New_York"})
+    stale = offerflow(project, "prefect-yaml", "--check")
+    assert stale.returncode == 2 and "orchestration.schedule" in stale.stderr and "offerflow prefect-yaml" in stale.stderr
+    assert offerflow(project, "prefect-yaml").returncode == 0
+    (offers,) = yaml.safe_load((project / "prefect.yaml").read_text())["deployments"]
+    assert offers["schedules"] == [{"cron": "15 4 * * 2", "timezone": "America/New_York"}]
+    assert offers["parameters"] == {"params_file": "params.yaml"}  # no overrides: params.yaml decides every run
+
+    set_params(project, discounts__enabled=True)
+    assert offerflow(project, "prefect-yaml", "--check").returncode == 2
+    assert offerflow(project, "prefect-yaml").returncode == 0
+    deployments = yaml.safe_load((project / "prefect.yaml").read_text())["deployments"]
+    assert [d["entrypoint"] for d in deployments] == [
+        "flows/offer_allocation.py:offer_allocation", "flows/discount_policy.py:discount_policy"]
+    assert deployments[1]["schedules"] == [{"cron": "0 7 1 * *", "timezone": "Europe/Berlin"}]
+    for deployment in deployments:
+        assert (ROOT / deployment["entrypoint"].split(":")[0]).is_file()
+
+
+def test_serve_without_a_reachable_server_fails_within_seconds_with_a_hint(project):
+    for api in (None, f"http://127.0.0.1:{free_port()}/api"):  # none configured; configured but nobody listens
+        env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+        if api:
+            env["PREFECT_API_URL"] = api
+        started = time.monotonic()
+        result = offerflow(project, "serve", env=env)
+        assert time.monotonic() - started < 20
+        assert result.returncode == 1, result.stderr
+        assert "prefect server start" in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.splitlines()) <= 3
+
+
+COMPARED = ("data/published/assignments.csv", "reports/publish_metrics.json", "data/processed/segment_plan.csv")
+
+
+def deployment_run(env: dict, name: str = "offer-allocation/weekly") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "prefect"), "deployment", "run", name, "--watch", "--watch-timeout", "400"],
+        env=env, capture_output=True, text=True, timeout=450,
+    )
+
+
 @pytest.mark.slow
-def test_served_deployment_runs_through_the_api_and_publishes(project, tmp_path, prefect_server):
+def test_served_deployment_follows_params_yaml_and_keeps_dvc_in_step(project, tmp_path, prefect_server):
+    """Runs triggered through the API read params.yaml when they start and `dvc commit` what they wrote."""
+    import json
+
+    from conftest import copy_project, set_params
+    from offerflow.io import file_sha256
+    from test_dvc_pipeline import dvc, init_repo
+
     env = prefect_server
+    init_repo(project)
     logs = tmp_path / "logs"
     logs.mkdir()
     served = subprocess.Popen(
         [str(BIN / "offerflow"), "serve", "--params", str(project / "params.yaml")],
         cwd=project, env=env, stdout=open(logs / "serve.log", "w"), stderr=subprocess.STDOUT,
     )
+    published = project / "reports/publish_metrics.json"
     try:
 
         def deployment_registered() -> bool:
@@ -93,22 +157,52 @@ def test_served_deployment_runs_through_the_api_and_publishes(project, tmp_path,
             return inspect.returncode == 0 and "0 6 * * 1" in inspect.stdout and "Europe/Berlin" in inspect.stdout
 
         wait_until(deployment_registered, 120, "the served deployment with its cron schedule")
-        run = subprocess.run(
-            [str(BIN / "prefect"), "deployment", "run", "offer-allocation/weekly", "--watch", "--watch-timeout", "400"],
-            env=env, capture_output=True, text=True, timeout=450,
-        )
-        assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n{(logs / 'serve.log').read_text()[-3000:]}"
-        assert "Completed" in run.stdout + run.stderr
-        assert (project / "data/published/assignments.csv").exists()
-        assert (project / "reports/publish_metrics.json").exists()
+        first = deployment_run(env)
+        assert first.returncode == 0, f"{first.stdout}\n{first.stderr}\n{(logs / 'serve.log').read_text()[-3000:]}"
+        assert "Completed" in first.stdout + first.stderr
+        before = json.loads(published.read_text())
+        assert before["budget"] == 10_000 and "up to date" in dvc(project, "status").stdout
+        first_files = {relative: file_sha256(project / relative) for relative in COMPARED}
+
+        # a data scientist edits params.yaml; the served deployment is not restarted
+        set_params(project, optimize__budget=7000)
+        second = deployment_run(env)
+        assert second.returncode == 0, f"{second.stdout}\n{second.stderr}\n{(logs / 'serve.log').read_text()[-3000:]}"
+        after = json.loads(published.read_text())
+        assert after["budget"] == 7000 and after["assigned_expected_cost"] <= 7000 + 1e-6
+        assert after["run_id"] != before["run_id"] and after["offer_counts"] != before["offer_counts"]
+        assert after["expected_incremental_conversions"] < before["expected_incremental_conversions"]
+        assert "up to date" in dvc(project, "status").stdout  # the scheduled run recorded its outputs in dvc.lock
     finally:
         stop(served)
-    # the served deployment publishes exactly what `offerflow run` publishes for the same params
-    from conftest import copy_project
-    from offerflow.io import file_sha256
-
+    # the first served run published exactly what `offerflow run` publishes for the same params.yaml (the second
+    # differs from a fresh `offerflow run` by its run id only: the gate also weighed the first run, the incumbent)
     by_cli = copy_project(tmp_path / "cli")
-    result = subprocess.run([str(BIN / "offerflow"), "run", "--no-progress"], cwd=by_cli, capture_output=True, text=True)
+    result = offerflow(by_cli, "run", "--no-progress")
     assert result.returncode == 0, result.stderr
-    for relative in ("data/published/assignments.csv", "reports/publish_metrics.json", "data/processed/segment_plan.csv"):
-        assert file_sha256(project / relative) == file_sha256(by_cli / relative), relative
+    assert {relative: file_sha256(by_cli / relative) for relative in COMPARED} == first_files
+
+
+def test_prefect_deploy_registers_the_schedule_params_yaml_names(project, prefect_server):
+    """`prefect deploy --all` with the generated prefect.yaml: the cron and the params file come from params.yaml."""
+    import json
+
+    from conftest import ROOT, set_params
+
+    env = {**prefect_server, "OFFERFLOW_PROJECT_DIR": str(project)}
+    shutil.copytree(ROOT / "flows", project / "flows", ignore=shutil.ignore_patterns("__pycache__"))
+    set_params(project, orchestration__schedule={"cron": "30 5 * * 3", "timezone": "Europe/Paris"},
+               orchestration__deployment_name="midweek")
+    assert offerflow(project, "prefect-yaml").returncode == 0
+    prefect = str(BIN / "prefect")
+    subprocess.run([prefect, "work-pool", "create", "offerflow-process", "--type", "process"], env=env, capture_output=True)
+    deploy = subprocess.run([prefect, "--no-prompt", "deploy", "--all"], cwd=project, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    inspect = subprocess.run([prefect, "deployment", "inspect", "offer-allocation/midweek", "--output", "json"],
+                             env=env, capture_output=True, text=True)
+    assert inspect.returncode == 0, inspect.stdout + inspect.stderr
+    deployment = json.loads(inspect.stdout)
+    assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in deployment["schedules"]] == [("30 5 * * 3", "Europe/Paris")]
+    assert deployment["parameters"] == {"params_file": "params.yaml"}
+    assert deployment["work_pool_name"] == "offerflow-process"

@@ -60,11 +60,28 @@ def test_allocation_on_dask_workers_is_byte_identical_to_in_process(project, das
 
 
 @pytest.mark.slow
-def test_flow_on_prefect_dask_task_runner_scores_and_allocates_the_same(tmp_path):
-    """Scoring and allocation run on the flow's 2-worker Dask cluster in 1,000-customer partitions."""
+def test_flow_on_prefect_dask_task_runner_scores_and_allocates_the_same_on_one_cluster(tmp_path, monkeypatch):
+    """Scoring and allocation run on the flow's 2-worker Dask cluster in 1,000-customer partitions; the runner's
+    cluster is the only one started, and every partitioned stage talks to its scheduler."""
+    from distributed.deploy.local import LocalCluster
+
+    import offerflow.distributed as scale_out
     from conftest import copy_project
     from offerflow.flows.offer_allocation import run_offer_allocation
 
+    clusters, executors = [], []
+    original_cluster, original_executor = LocalCluster.__init__, scale_out.DaskExecutor.__init__
+
+    def counted_cluster(self, *args, **kwargs):
+        original_cluster(self, *args, **kwargs)
+        clusters.append(self.scheduler_address)
+
+    def counted_executor(self, client):
+        original_executor(self, client)
+        executors.append(client.scheduler.address)
+
+    monkeypatch.setattr(LocalCluster, "__init__", counted_cluster)
+    monkeypatch.setattr(scale_out.DaskExecutor, "__init__", counted_executor)
     plans = {}
     for runner in ("thread", "dask"):
         project = copy_project(tmp_path / runner)
@@ -75,7 +92,11 @@ def test_flow_on_prefect_dask_task_runner_scores_and_allocates_the_same(tmp_path
         plans[runner] = [file_sha256(project / name) for name in (
             "data/processed/customer_probabilities.parquet", "data/processed/customer_plan.parquet",
             "reports/allocate_metrics.json", "data/published/assignments.csv")]
+        if runner == "thread":
+            assert clusters == [] and executors == []  # in process: no Dask at all
     assert plans["thread"] == plans["dask"]
+    assert len(clusters) == 1, f"{len(clusters)} LocalClusters started during one flow run: {clusters}"
+    assert len(executors) >= 2 and set(executors) == set(clusters)  # scoring and allocation used the runner's cluster
 
 
 def test_inside_a_flow_on_a_dask_task_runner_the_stage_uses_the_runners_cluster(monkeypatch):

@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(dvc_yaml)
     dvc_yaml.add_argument("--check", action="store_true", help="exit 2 if dvc.yaml differs instead of writing it")
+    prefect_yaml = commands.add_parser(
+        "prefect-yaml",
+        help="write prefect.yaml's deployments (schedules, names) from params.yaml",
+        description="Write prefect.yaml from params.yaml's orchestration section, the one place schedules live.",
+    )
+    _common(prefect_yaml)
+    prefect_yaml.add_argument("--check", action="store_true", help="exit 2 if prefect.yaml differs instead of writing it")
     from offerflow.publish import commands as publish_commands
 
     publish_commands.add_commands(commands)
@@ -139,7 +146,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command in publish_commands.COMMANDS:
         return publish_commands.dispatch(args)
     params = load(args)
-    if args.command != "dvc-yaml":
+    if args.command not in ("dvc-yaml", "prefect-yaml"):
         from offerflow.publish.recovery import recover_publication
 
         recover_publication(params)  # a publication killed after its commit: bring the files in line first
@@ -166,6 +173,15 @@ def dispatch(args: argparse.Namespace) -> int:
             print(f"{params.root / 'dvc.yaml'} is current")
         else:
             print(f"wrote {write_dvc_yaml(params)}")
+        return EXIT_OK
+    if args.command == "prefect-yaml":
+        from offerflow.flows.prefect_yaml import check_prefect_yaml, write_prefect_yaml
+
+        if args.check:
+            check_prefect_yaml(params, args.params)
+            print(f"{params.root / 'prefect.yaml'} is current")
+        else:
+            print(f"wrote {write_prefect_yaml(params, args.params)}")
         return EXIT_OK
     from offerflow.pipeline import run_stage
 

@@ -17,13 +17,10 @@ COLORS = {"model": "tab:blue", "rule": "tab:orange", "random": "tab:gray"}
 
 @contextmanager
 def _figure(figsize: tuple[float, float], ncols: int = 1) -> Iterator[tuple]:
-    import matplotlib
+    from offerflow.figures import figure_style
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # causalml sets a global style on import: draw in matplotlib's defaults so every entry point matches
-    with plt.style.context("default"), plt.rc_context({"font.size": 8}):
+    # causalml sets a global style on import: offerflow's one style, so every entry point matches
+    with figure_style() as plt, plt.rc_context({"font.size": 8}):
         figure, axes = plt.subplots(1, ncols, figsize=figsize, squeeze=False)
         try:
             yield figure, axes[0]

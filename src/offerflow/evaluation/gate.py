@@ -249,10 +249,7 @@ def plot_policy_values(
 
     `scale` turns the per-customer value into the unit of `unit_label` (1000: per 1,000 customers).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from offerflow.figures import figure_style
 
     incremental = any(e.over_reference is not None for e in evaluations)
     points = []
@@ -264,7 +261,7 @@ def plot_policy_values(
             points.append((e, estimate.value * scale, estimate.ci_low * scale, estimate.ci_high * scale))
     points.sort(key=lambda p: p[1])
     level = evaluations[0].value.level
-    with plt.style.context("default"):
+    with figure_style() as plt:  # offerflow's one style, whatever causalml set globally
         figure, ax = plt.subplots(figsize=(8.0, 1.6 + 0.45 * len(points)))
         for row, (e, mid, low, high) in enumerate(points):
             color = CANDIDATE_COLOR if e.role == "candidate" else OTHER_COLOR

@@ -2,7 +2,8 @@
 
 Hashing files (not DataFrames) keeps keys cheap. The key does not depend on the stage's outputs (they
 do not exist yet when a first run computes it); the flow instead refreshes the cache of any stage
-whose outputs are missing, so a cache hit never skips a stage whose files someone deleted. Only the
+whose outputs are missing or were not made from these params and inputs (its stamp), so a cache hit never
+skips a stage whose files someone deleted or a later run overwrote. Only the
 code a stage runs enters its key, so editing the optimizer reruns optimize and what follows, not train.
 """
 

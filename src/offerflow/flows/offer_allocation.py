@@ -14,6 +14,7 @@ from prefect import flow
 
 from offerflow.config import Params, load_params
 from offerflow.flows.artifacts import publish_artifacts
+from offerflow.flows.logs import offerflow_logs_to_api
 from offerflow.flows.steps import Step, keep_dvc_in_step
 from offerflow.publish.recovery import recover_publication
 from offerflow.summary import pipeline_summary
@@ -22,19 +23,20 @@ from offerflow.summary import pipeline_summary
 @flow(name="offer-allocation", log_prints=True)
 def offer_allocation(params_file: str = "params.yaml", overrides: dict[str, Any] | None = None) -> dict:
     """Prepare and validate the data, learn how customers respond, decide the offers within the budget, publish."""
-    params_path = str(Path(params_file).resolve())
-    params = load_params(params_path, overrides=overrides)
-    recover_publication(params)  # a publication killed after its commit: bring the files in line first
-    step = Step(params, params_path, overrides)
-    step("prepare data")  # the example draws its history; every input passes its expectation suite
-    step("learn responses")  # uplift models compared out of fold; every customer scored under every offer
-    step("decide offers")  # the segment plan and the exact customer-level allocation within the budget
-    step("check against simple rules")  # held-out history: does the plan beat simple rules at the same spend?
-    step("publish")  # one offer per customer, with lineage, to the database and files
-    keep_dvc_in_step(params, overrides)
-    summary = pipeline_summary(params)
-    publish_artifacts(params, summary)
-    return summary
+    with offerflow_logs_to_api():  # offerflow's own lines reach the Prefect UI too
+        params_path = str(Path(params_file).resolve())
+        params = load_params(params_path, overrides=overrides)
+        recover_publication(params)  # a publication killed after its commit: bring the files in line first
+        step = Step(params, params_path, overrides)
+        step("prepare data")  # the example draws its history; every input passes its expectation suite
+        step("learn responses")  # uplift models compared out of fold; every customer scored under every offer
+        step("decide offers")  # the segment plan and the exact customer-level allocation within the budget
+        step("check against simple rules")  # held-out history: does the plan beat simple rules at the same spend?
+        step("publish")  # one offer per customer, with lineage, to the database and files
+        keep_dvc_in_step(params, overrides)
+        summary = pipeline_summary(params)
+        publish_artifacts(params, summary)
+        return summary
 
 
 def task_runner_for(params: Params):

@@ -1,8 +1,8 @@
 """The pieces every offerflow flow shares: one task per declared stage, run business step by business step.
 
 Tasks are named for what they do, retried only for faults a retry can fix (offerflow.errors), cached by the
-files, params keys and code they read, and refreshed when their outputs are gone. After its last step a
-flow runs `dvc commit` (when the project is a DVC repo and the run used params.yaml as it is), so the
+files, params keys and code they read, and refreshed when the outputs on disk are gone or not theirs. After
+its last step a flow runs `dvc commit` (when the project is a DVC repo and the run used params.yaml as it is), so the
 outputs it wrote are recorded in dvc.lock and `dvc status` stays clean.
 """
 
@@ -43,10 +43,17 @@ def stage_task(stage: str, params_file: str, overrides: dict[str, Any] | None = 
     return metrics
 
 
-def outputs_present(stage: str, params: Params) -> bool:
-    """A cached result is only valid while the files the stage wrote are still there."""
+def outputs_current(stage: str, params: Params) -> bool:
+    """A cached result is only valid while the files on disk are the ones it wrote: present, and stamped with
+    these params and inputs. (The cache key knows params and inputs, not which run's outputs are on disk: after
+    budgets 8000, 10000, 8000 the third run's key matches the first run's result, while the files are the
+    second run's.)"""
+    from offerflow.provenance import stamp_problems
+
     catalog = Catalog(params)
-    return all(catalog.path(out.name).exists() for out in stage_named(stage).outputs_for(params))
+    declared = stage_named(stage)
+    present = all(catalog.path(out.name).exists() for out in declared.outputs_for(params))
+    return present and not stamp_problems(declared, params, catalog)
 
 
 class Step:
@@ -65,7 +72,7 @@ class Step:
                 retries=config.retries,
                 retry_delay_seconds=config.retry_delay_seconds,
                 timeout_seconds=config.task_timeout_seconds,
-                refresh_cache=not outputs_present(stage.name, self.params),
+                refresh_cache=not outputs_current(stage.name, self.params),
             )
             results.append(configured(stage.name, self.params_file, self.overrides))
         return results

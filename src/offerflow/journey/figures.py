@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from offerflow.figures import figure_style
 from offerflow.io import write_with
 
 DPI = 90
@@ -25,15 +26,6 @@ ESTIMATORS = {  # estimator -> (label, colour, marker)
 ACTION_COLOURS = ["#bdbdbd", "tab:blue", "tab:orange", "tab:red", "tab:green", "tab:purple", "tab:brown"]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(figure, target: Path | str) -> Path:
     write_with(target, lambda tmp: figure.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None}))
     return Path(target)
@@ -41,9 +33,8 @@ def _save(figure, target: Path | str) -> Path:
 
 def plot_policy_values(table: pd.DataFrame, target: Path | str) -> Path:
     """True value vs off-policy estimates (intervals as bars, lower bounds as triangles) per policy."""
-    plt = _pyplot()
     policies = list(dict.fromkeys(table["policy"]))
-    with plt.style.context("default"), plt.rc_context({"font.size": 8}):
+    with figure_style() as plt, plt.rc_context({"font.size": 8}):
         figure, ax = plt.subplots(figsize=(8.0, 5.2))
         offsets = np.linspace(-0.27, 0.27, len(ESTIMATORS) + 1)
         positions = np.arange(len(policies))
@@ -74,9 +65,8 @@ def plot_policy_values(table: pd.DataFrame, target: Path | str) -> Path:
 
 def plot_action_shares(shares: pd.DataFrame, actions: list[str], target: Path | str) -> Path:
     """Stacked bars: share of customers getting each action at each campaign step under the learned policy."""
-    plt = _pyplot()
     pivot = shares.pivot(index="step", columns="action", values="share").reindex(columns=actions).fillna(0.0)
-    with plt.style.context("default"), plt.rc_context({"font.size": 8}):
+    with figure_style() as plt, plt.rc_context({"font.size": 8}):
         figure, ax = plt.subplots(figsize=(6.4, 3.8))
         bottom = np.zeros(len(pivot))
         labels = [str(step) for step in pivot.index]
