@@ -34,6 +34,7 @@ def offers_summary(params: Params) -> dict:
         "expected_coupon_cost": plan.get("expected_cost"),
         "cost_per_incremental_conversion": _per(plan.get("expected_cost"), plan.get("expected_incremental_conversions")),
         "recommended_budget": optimize.get("recommended_budget"),
+        "model_warnings": _read(catalog, "train_metrics").get("warnings", []),
         "gate": gate.get("reason"),
         "gate_passed": gate.get("candidate_published"),
         "published_source": publish.get("source"),
@@ -76,6 +77,8 @@ def offers_lines(summary: dict) -> list[str]:
     ]
     if summary.get("recommended_budget") is not None:
         lines.append(f"  recommended budget (frontier):    {_money(summary['recommended_budget'])}")
+    for warning in summary.get("model_warnings") or []:  # the ranking metrics' verdict, before the gate's
+        lines.append(f"  model check: {warning}")
     if summary.get("gate"):
         lines.append(f"  publish gate: {summary['gate']}")
     counts = summary.get("published_offer_counts") or {}

@@ -40,6 +40,7 @@ def summary_markdown(summary: dict) -> str:
         ("Expected coupon cost", fmt(summary["expected_coupon_cost"], " USD")),
         ("Cost per incremental conversion", fmt(summary["cost_per_incremental_conversion"], " USD")),
         ("Recommended budget", fmt(summary.get("recommended_budget"), " USD")),
+        ("Model check", "; ".join(summary.get("model_warnings") or []) or "no warning"),
         ("Publish gate", summary.get("gate") or "n/a"),
         ("Published", f"{summary.get('published_source')}: {summary.get('published_offer_counts')}"),
         ("Published expected incremental conversions", fmt(summary.get("published_incremental_conversions"))),
