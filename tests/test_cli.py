@@ -20,9 +20,8 @@ def offerflow(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_run_publishes_one_offer_per_customer_within_budget(project):
-    result = offerflow(project, "run", "--no-progress")
-    assert result.returncode == 0, result.stderr
+def test_run_publishes_one_offer_per_customer_within_budget(example_cli_run):
+    project, result = example_cli_run.project, example_cli_run.result  # the session's `offerflow run` (conftest)
     assert "expected incremental conversions" in result.stdout
     assert "recommended budget (frontier)" in result.stdout
     assert "publish gate: candidate beats the best baseline" in result.stdout  # the example's plan earns its place

@@ -130,13 +130,12 @@ def deployment_run(env: dict, name: str = "offer-allocation/weekly") -> subproce
 
 
 @pytest.mark.slow
-def test_served_deployment_follows_params_yaml_and_keeps_dvc_in_step(project, tmp_path, prefect_server):
+def test_served_deployment_follows_params_yaml_and_keeps_dvc_in_step(project, tmp_path, prefect_server, example_cli_run):
     """Runs triggered through the API read params.yaml when they start and `dvc commit` what they wrote."""
     import json
 
-    from conftest import copy_project, set_params
+    from conftest import dvc, init_repo, set_params
     from offerflow.io import file_sha256
-    from test_dvc_pipeline import dvc, init_repo
 
     env = prefect_server
     init_repo(project)
@@ -177,9 +176,7 @@ def test_served_deployment_follows_params_yaml_and_keeps_dvc_in_step(project, tm
         stop(served)
     # the first served run published exactly what `offerflow run` publishes for the same params.yaml (the second
     # differs from a fresh `offerflow run` by its run id only: the gate also weighed the first run, the incumbent)
-    by_cli = copy_project(tmp_path / "cli")
-    result = offerflow(by_cli, "run", "--no-progress")
-    assert result.returncode == 0, result.stderr
+    by_cli = example_cli_run.project  # the session's `offerflow run` of the example (conftest)
     assert {relative: file_sha256(by_cli / relative) for relative in COMPARED} == first_files
 
 

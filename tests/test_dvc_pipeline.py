@@ -7,17 +7,17 @@ the user's history is never touched, and `dvc exp run` never publishes to the ta
 
 from __future__ import annotations
 
+import csv
+import io
 import os
-import re
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT, set_params, write_user_history
+from conftest import BIN, ROOT, copy_run, dvc, git, init_repo, ran_stages, set_params, write_user_history
 from offerflow.config import load_params
 from offerflow.dvcyaml import render_dvc_yaml
 from offerflow.io import file_md5
@@ -25,7 +25,6 @@ from offerflow.pipeline import STAGES, enabled_stages
 
 OFFER_STAGES = [stage.name for stage in STAGES if stage.pipeline == "offers"]
 
-BIN = Path(sys.executable).parent
 
 
 def test_committed_dvc_yaml_is_the_one_the_declaration_generates():
@@ -63,35 +62,8 @@ def test_generated_stages_follow_the_switches(project):
             written |= {next(iter(entry)) if isinstance(entry, dict) else entry for entry in stages[stage.name].get(group, [])}
 
 
-def dvc(project: Path, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", **(env or {})}
-    environment["DVC_SITE_CACHE_DIR"] = str(project.parent / "dvc-site-cache")
-    result = subprocess.run([str(BIN / "dvc"), *args], cwd=project, env=environment, capture_output=True, text=True)
-    if check:
-        assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
 def offerflow(project: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "offerflow"), *args], cwd=project, capture_output=True, text=True)
-
-
-def ran_stages(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([a-z_]+)'", output))
-
-
-def git(project: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
-
-
-def init_repo(project: Path) -> None:
-    git(project, "init", "-q")
-    git(project, "config", "user.email", "ci@example.com")
-    git(project, "config", "user.name", "ci")
-    dvc(project, "init", "-q")
-    dvc(project, "config", "core.analytics", "false")
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "init")
 
 
 def sqlite_current(project: Path) -> tuple[str, int]:
@@ -102,10 +74,9 @@ def sqlite_current(project: Path) -> tuple[str, int]:
 
 
 @pytest.mark.slow
-def test_example_repro_then_nothing_then_only_what_a_change_affects_and_experiments_never_publish(project):
-    init_repo(project)
-    first = dvc(project, "repro")
-    assert ran_stages(first.stdout) == set(OFFER_STAGES)
+def test_example_repro_then_nothing_then_only_what_a_change_affects_and_experiments_never_publish(example_repro, tmp_path):
+    assert ran_stages(example_repro.result.stdout) == set(OFFER_STAGES)  # the first `dvc repro` ran every stage
+    project = copy_run(example_repro, tmp_path / "project")
     assert dvc(project, "repro").stdout.count("Running stage") == 0
     assert "up to date" in dvc(project, "status").stdout
     published = sqlite_current(project)
@@ -128,8 +99,16 @@ def test_example_repro_then_nothing_then_only_what_a_change_affects_and_experime
     for budget in (9000, 12000):  # a budget sweep as experiments
         dvc(project, "exp", "run", "-S", f"optimize.budget={budget}")
     assert sqlite_current(project) == before  # no experiment reached the database
-    experiments = dvc(project, "exp", "show", "--no-pager", "--csv").stdout
-    assert "9000" in experiments and "12000" in experiments
+
+    # the sweep compared on one screen: headline metrics only, what the budget changed
+    rows = list(csv.DictReader(io.StringIO(dvc(project, "exp", "show", "--only-changed", "--csv").stdout)))
+    columns = [name for name in rows[0] if name not in ("rev", "typ")]  # csv-only columns
+    assert len(columns) <= 25, columns  # was 311
+    assert not [name for name in columns if name.startswith("reports/metrics/")], columns  # no file prefixes needed
+    assert "learner" not in columns and "objective" in columns
+    by_budget = {row["optimize.budget"]: float(row["objective"]) for row in rows}
+    assert by_budget["8000"] < by_budget["9000"] < by_budget["12000"]  # more money, more conversions
+    assert "12000" in dvc(project, "exp", "show", "--only-changed", "--no-pager", env={"COLUMNS": "400"}).stdout
 
 
 @pytest.mark.slow

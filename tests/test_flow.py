@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_project
+from conftest import copy_project, dvc, init_repo
 from offerflow.io import file_sha256
-from test_dvc_pipeline import dvc, init_repo
 
 OFFERFLOW = str(Path(sys.executable).parent / "offerflow")
 
@@ -60,7 +59,7 @@ def database_rows(path: Path) -> dict[str, list[tuple]]:
 
 
 @pytest.mark.slow
-def test_flow_dvc_and_cli_write_byte_identical_files(tmp_path):
+def test_flow_dvc_and_cli_write_byte_identical_files(tmp_path, example_repro, example_cli_run):
     by_flow = copy_project(tmp_path / "flow")
     init_repo(by_flow)
     # `offerflow flow` as the README shows it, without make's environment: the CLI sets Prefect's home and timeout
@@ -72,13 +71,8 @@ def test_flow_dvc_and_cli_write_byte_identical_files(tmp_path):
     # the flow ran `dvc commit`: DVC agrees that everything is up to date
     assert "up to date" in dvc(by_flow, "status").stdout
 
-    by_dvc = copy_project(tmp_path / "dvc")
-    init_repo(by_dvc)
-    dvc(by_dvc, "repro")
-
-    by_cli = copy_project(tmp_path / "cli")
-    result = subprocess.run([OFFERFLOW, "run", "--no-progress"], cwd=by_cli, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    by_dvc = example_repro.project  # the session's `dvc repro` and `offerflow run` of the example (conftest)
+    by_cli = example_cli_run.project
 
     # every file each entry point wrote, declared or not, figures included
     outputs = declared_outputs(by_cli)
