@@ -83,7 +83,7 @@ class Stage:
 
 PHASES = ("prepare data", "learn responses", "decide offers", "check against simple rules", "publish")
 # pipeline.py runs every stage and declares its headline; headline.py writes it
-CORE_CODE = ("config.py", "catalog.py", "schema.py", "errors.py", "io.py", "provenance.py", "stages/inputs.py",
+CORE_CODE = ("config", "catalog.py", "schema.py", "errors.py", "io.py", "provenance.py", "stages/inputs.py",
              "pipeline.py", "headline.py")
 
 
