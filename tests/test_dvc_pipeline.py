@@ -1,8 +1,10 @@
 """dvc.yaml is generated from the pipeline declaration and works under every params switch a user flips.
 
 For each switch (simulate on/off, true table set/null, publish source segment/customer, target
-sqlite/postgresql/files) `dvc repro` runs end to end on a fresh copy, a second `dvc repro` does nothing,
-the user's history is never touched, and `dvc exp run` never publishes to the target.
+sqlite/postgresql/files) `dvc repro` runs end to end, a second `dvc repro` does nothing, the user's history
+is never touched, and `dvc exp run` never publishes to the target. The example and PostgreSQL start from the
+session's `dvc repro` (conftest.example_repro); a user's own history, no true table and the customer plan
+published to files is test_dvc_team's own-data test.
 """
 
 from __future__ import annotations
@@ -17,10 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, copy_run, dvc, git, init_repo, ran_stages, set_params, write_user_history
+from conftest import BIN, ROOT, copy_run, dvc, git, ran_stages, set_params, write_user_history
 from offerflow.config import load_params
 from offerflow.dvcyaml import render_dvc_yaml
-from offerflow.io import file_md5
 from offerflow.pipeline import STAGES, enabled_stages
 
 OFFER_STAGES = [stage.name for stage in STAGES if stage.pipeline == "offers"]
@@ -112,39 +113,21 @@ def test_example_repro_then_nothing_then_only_what_a_change_affects_and_experime
 
 
 @pytest.mark.slow
-def test_own_history_no_truth_customer_plan_to_files(project):
-    history = write_user_history(project)
-    digest = file_md5(history)
-    set_params(project, simulate__enabled=False, data__history=str(history.relative_to(project)),
-               data__true_probabilities=None, publish__source="customer_plan", publish__target="files",
-               train__candidates=[])
-    assert offerflow(project, "dvc-yaml", "--check").returncode == 2  # dvc.yaml still describes the example
-    assert offerflow(project, "dvc-yaml").returncode == 0
-    init_repo(project)
-    first = dvc(project, "repro")
-    assert ran_stages(first.stdout) == set(OFFER_STAGES) - {"simulate"}
-    assert dvc(project, "repro").stdout.count("Running stage") == 0
-    assert file_md5(history) == digest  # the user's history is an input, never an output
-    state = yaml.safe_load((project / "data/published/state.json").read_text())
-    assert state["current_run_id"]
-    assert not (project / "data/raw/simulated_history.csv").exists()
-
-
-@pytest.mark.slow
 @pytest.mark.postgres
-def test_postgresql_target_repro_and_experiments_leave_the_current_run(project):
+def test_postgresql_target_repro_and_experiments_leave_the_current_run(example_repro, tmp_path):
     from test_publish_support import pg_count, throwaway_database
 
+    project = copy_run(example_repro, tmp_path / "project")
     with throwaway_database() as url:
-        set_params(project, publish__target="postgresql", train__candidates=[])
-        init_repo(project)
+        set_params(project, publish__target="postgresql")  # the team switches its target: only publishing reruns
         env = {"OFFERFLOW_DB_URL": url}
-        dvc(project, "repro", env=env)
+        ran = ran_stages(dvc(project, "repro", env=env).stdout)
+        assert "publish" in ran and not ran & {"simulate", "validate", "train", "probabilities", "optimize"}, ran
         assert dvc(project, "repro", env=env).stdout.count("Running stage") == 0
         current = "SELECT count(*) FROM current_run WHERE run_id IS NOT NULL"
         assert pg_count(url, current) == 1 and pg_count(url, "SELECT count(*) FROM runs") == 1
         git(project, "add", "-A")
-        git(project, "commit", "-qm", "published")
+        git(project, "commit", "-qm", "published to PostgreSQL")
         dvc(project, "exp", "run", "-S", "optimize.budget=9000", env=env)
         assert pg_count(url, "SELECT count(*) FROM runs") == 1  # the experiment published nothing
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import BIN, commit, copy_run, dvc, ran_stages, set_params, team_repository, write_user_history
+from offerflow.io import file_md5
 
 pytestmark = pytest.mark.slow
 UP_TO_DATE = "Data and pipelines are up to date."
@@ -118,17 +120,25 @@ def test_push_to_a_local_remote_then_a_fresh_clone_pulls_and_has_nothing_to_repr
 
 
 def test_own_data_dvc_add_remote_push_clone_pull(tmp_path):
-    """README "Use your own data": history tracked by `dvc add`, pipeline regenerated, data on a remote."""
+    """README "Use your own data": history tracked by `dvc add` (simulator off, no true table), the customer plan
+    published to files, pipeline regenerated, data on a remote; the user's history is never written."""
     project = team_project(tmp_path / "own")
     history = write_user_history(project)
+    digest = file_md5(history)
     dvc(project, "add", "data/external/history.csv")
     assert (project / "data/external/history.csv.dvc").is_file()
-    set_params(project, simulate__enabled=False, data__history="data/external/history.csv", data__true_probabilities=None)
+    set_params(project, simulate__enabled=False, data__history="data/external/history.csv", data__true_probabilities=None,
+               publish__source="customer_plan", publish__target="files")
+    stale = subprocess.run([str(BIN / "offerflow"), "dvc-yaml", "--check"], cwd=project, capture_output=True, text=True)
+    assert stale.returncode == 2  # dvc.yaml still describes the example
     subprocess.run([str(BIN / "offerflow"), "dvc-yaml"], cwd=project, check=True, capture_output=True)
     dvc(project, "remote", "add", "-d", "storage", str(tmp_path / "remote"))
     commit(project, "own history")
     assert ran_stages(dvc(project, "repro").stdout) == {"validate", "train", "probabilities", "optimize", "allocate",
                                                          "evaluate", "publish"}
+    assert file_md5(history) == digest  # the user's history is an input, never an output
+    assert yaml.safe_load((project / "data/published/state.json").read_text())["current_run_id"]
+    assert not (project / "data/raw/simulated_history.csv").exists()
     commit(project, "own history run")
     dvc(project, "push")
     clone = clone_and_pull(project, tmp_path / "colleague")
