@@ -1,7 +1,7 @@
 """The base of every params.yaml section model: unknown keys are errors, values are frozen.
 
-Separate from config.py so that scenario packages (discounts, journey) can define their own sections and
-config.py can assemble them without an import cycle.
+Separate from the offerflow.config package so that scenario packages (discounts, journey) can define their own
+sections and offerflow.config can assemble them without an import cycle.
 """
 
 from __future__ import annotations

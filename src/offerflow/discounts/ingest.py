@@ -1,7 +1,7 @@
 """Read a messy discount history into a typed table, declaratively, and say exactly what is wrong.
 
 Real exports mix delimiters, write money as "US$ 125.0", code states as "MA"/"MG" and gender as
-0/1 floats with gaps. params.yaml declares all of it (discounts.* in config.py); this module applies
+0/1 floats with gaps. params.yaml declares all of it (discounts.* in discounts/config.py); this module applies
 it. A value that cannot be what the declaration says is an InputDataError naming the file, the column,
 the offending values and their row numbers (data rows counted from 1; file line = row + 1), because
 that is what a person needs to fix the export.
