@@ -292,7 +292,7 @@ def test_partitions_on_dask_workers_give_the_same_plan():
                                excluded=np.arange(12_000) % 5 == 0)
     budget = 0.3 * cost.max(axis=1).sum()
     local = allocate_with_constraints(value, cost, budget, spec, partition_rows=3_000, direct_max=1_000)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         remote = allocate_with_constraints(value, cost, budget, spec, partition_rows=3_000,
                                            executor=DaskExecutor(client), direct_max=1_000)

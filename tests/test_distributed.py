@@ -29,7 +29,7 @@ def synthetic_customer_probabilities(n: int) -> pd.DataFrame:
 def dask_cluster():
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         yield cluster
 
 
@@ -110,7 +110,7 @@ def test_inside_a_flow_on_a_dask_task_runner_the_stage_uses_the_runners_cluster(
     from offerflow.distributed import DaskExecutor, partition_executor
 
     runner = DaskTaskRunner(cluster_kwargs={"n_workers": 1, "threads_per_worker": 1, "processes": False,
-                                            "dashboard_address": None})
+                                            "dashboard_address": ":0"})
 
     @flow(task_runner=runner)
     def on_dask() -> tuple[str, str, list]:

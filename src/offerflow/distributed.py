@@ -87,6 +87,6 @@ def partition_executor(config: OrchestrationConfig) -> Iterator[LocalExecutor | 
             yield DaskExecutor(client)
         return
     with LocalCluster(
-        n_workers=config.dask_workers, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=config.dask_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster, Client(cluster) as client:
         yield DaskExecutor(client)

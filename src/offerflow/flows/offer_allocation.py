@@ -50,7 +50,7 @@ def task_runner_for(params: Params):
     if config.dask_address:
         return DaskTaskRunner(address=config.dask_address)
     return DaskTaskRunner(
-        cluster_kwargs={"n_workers": config.dask_workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+        cluster_kwargs={"n_workers": config.dask_workers, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0"}
     )
 
 
