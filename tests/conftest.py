@@ -101,10 +101,14 @@ def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([a-z_]+)'", output))
 
 
-def init_repo(project: Path) -> None:
+def git_init(project: Path) -> None:
     git(project, "init", "-q")
     git(project, "config", "user.email", "ci@example.com")
     git(project, "config", "user.name", "ci")
+
+
+def init_repo(project: Path) -> None:
+    git_init(project)
     dvc(project, "init", "-q")
     dvc(project, "config", "core.analytics", "false")
     commit(project, "init")
@@ -120,9 +124,7 @@ def team_repository(destination: Path) -> Path:
     project = copy_project(destination)
     shutil.copytree(ROOT / ".dvc", project / ".dvc", ignore=shutil.ignore_patterns("cache", "tmp", "config.local"))
     shutil.copy(ROOT / ".gitignore", project / ".gitignore")
-    git(project, "init", "-q")
-    git(project, "config", "user.email", "ci@example.com")
-    git(project, "config", "user.name", "ci")
+    git_init(project)
     return project
 
 

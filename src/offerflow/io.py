@@ -86,14 +86,22 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-def significant(value: Any, digits: int = 10) -> Any:
-    """Floats to `digits` significant digits, recursively: metrics files that do not change with the last bits of a sum."""
+DIGITS = 10  # significant digits kept in outputs: absorbs solver and summation round-off, keeps files byte-stable
+
+
+def round_significant(value: float, digits: int = DIGITS) -> float:
+    """Round to `digits` significant digits so round-off never changes a written byte."""
+    return float(f"{float(value):.{digits}g}")
+
+
+def significant(value: Any, digits: int = DIGITS) -> Any:
+    """round_significant for every float inside dicts and lists (ints, strings and None stay as they are)."""
     if isinstance(value, dict):
         return {key: significant(item, digits) for key, item in value.items()}
     if isinstance(value, list):
         return [significant(item, digits) for item in value]
     if isinstance(value, float):
-        return float(f"{value:.{digits}g}")
+        return round_significant(value, digits)
     return value
 
 

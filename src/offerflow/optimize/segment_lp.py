@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from offerflow.errors import InputDataError
+from offerflow.io import round_significant
 from offerflow.optimize.constraints import (
     InfeasiblePlanError,
     ShareBounds,
@@ -53,7 +54,6 @@ PLAN_COLUMNS = (
     "expected_incremental_conversions",
     "expected_cost",
 )
-DIGITS = 10  # significant digits kept in outputs: absorbs solver round-off, keeps files byte-stable
 BOUND_SNAP = 1e-9  # a share this close to a bound is exactly at that bound
 DUAL_NOISE = 1e-9  # |dual| below this is round-off, not a price
 PRICE_STEP = 1e-4  # budget step (share of the budget) of the left/right price re-solves: exact unless a kink is closer
@@ -103,11 +103,6 @@ class SegmentProblem:
     @property
     def customers(self) -> float:
         return float(self.data.sizes.sum())
-
-
-def round_significant(value: float, digits: int = DIGITS) -> float:
-    """Round to `digits` significant digits so solver round-off never changes a written byte."""
-    return float(f"{float(value):.{digits}g}")
 
 
 def _rows(frame: pd.DataFrame, mask: pd.Series, columns: list[str]) -> list[dict]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from offerflow.catalog import Catalog
 from offerflow.config import Params
 from offerflow.errors import InputDataError
-from offerflow.io import read_table, write_json, write_parquet
+from offerflow.io import read_table, round_significant, write_json, write_parquet
 from offerflow.schema import CUSTOMER_ID, OFFER, SEGMENT_ID, prob_columns
 from offerflow.stages.inputs import read_customers, read_truth
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-DIGITS = 10
 
 
 def excluded_customers(params: Params, catalog: Catalog, ids: pd.Series, customers: pd.DataFrame) -> np.ndarray | None:
@@ -109,13 +108,13 @@ def run_allocate(params: Params) -> dict:
     metrics = {
         "customers": int(len(plan)),
         "budget": params.optimize.budget,
-        "objective": _round(allocation.objective),
-        "dual_bound": _round(allocation.dual_bound),
-        "optimality_gap": _round(allocation.gap),
-        "relative_gap": _round(allocation.relative_gap),
-        "expected_incremental_conversions": _round(incremental),
-        "expected_cost": _round(allocation.expected_cost),
-        "budget_price": _round(allocation.threshold),
+        "objective": round_significant(allocation.objective),
+        "dual_bound": round_significant(allocation.dual_bound),
+        "optimality_gap": round_significant(allocation.gap),
+        "relative_gap": round_significant(allocation.relative_gap),
+        "expected_incremental_conversions": round_significant(incremental),
+        "expected_cost": round_significant(allocation.expected_cost),
+        "budget_price": round_significant(allocation.threshold),
         "budget_price_left": _finite(allocation.budget_price_left),  # what one dollar less loses
         "budget_price_right": _finite(allocation.budget_price_right),  # what one dollar more buys
         "offer_counts": {arm: int(counts.get(arm, 0)) for arm in params.arms.names},
@@ -142,13 +141,9 @@ def run_allocate(params: Params) -> dict:
     return metrics
 
 
-def _round(value: float) -> float:
-    return float(f"{value:.{DIGITS}g}")
-
-
 def _finite(value: float) -> float | None:
     """JSON has no infinity: an infinite price (at the smallest feasible budget) is written as null."""
-    return _round(value) if math.isfinite(value) else None
+    return round_significant(value) if math.isfinite(value) else None
 
 
 def _rounded_use(entry: dict) -> dict:
